@@ -1,0 +1,206 @@
+// Package cli implements the pkginitrd command line. It receives its
+// arguments and I/O explicitly so tests run it in-process.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sort"
+	"strings"
+
+	"golang.org/x/term"
+)
+
+// Env is everything a command run needs from the outside world.
+type Env struct {
+	Args   []string // full argv, Args[0] is the program name
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+	// Executable is the path of the running pkginitrd binary (becomes /init).
+	Executable string
+}
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, env Env, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"build", "build an initramfs image", runBuild},
+		{"inspect", "list or extract the segments and files of an initramfs image", runInspect},
+		{"config", "print the merged configuration and the files it came from", runConfig},
+		{"version", "print the pkginitrd version", runVersion},
+	}
+}
+
+// errUsage marks errors already explained by a usage message.
+var errUsage = errors.New("usage")
+
+// Main runs the command line and returns the process exit code.
+func Main(ctx context.Context, env Env) int {
+	if env.Getenv == nil {
+		env.Getenv = os.Getenv
+	}
+	args := env.Args[1:]
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(env.Stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(ctx, env, args[1:])
+		switch {
+		case err == nil:
+			return 0
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.Is(err, errUsage):
+			return 2
+		}
+		fmt.Fprintf(env.Stderr, "pkginitrd %s: %v\n", c.name, err)
+		return 1
+	}
+	fmt.Fprintf(env.Stderr, "pkginitrd: unknown command %q\n\n", args[0])
+	usage(env.Stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "pkginitrd builds initramfs images from the distribution's own packages.\n\nUsage:\n  pkginitrd COMMAND [flags]\n\nCommands:\n")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nRun 'pkginitrd COMMAND --help' for the flags of a command.\n")
+}
+
+// newFlagSet returns a flag set whose --help prints a complete usage text.
+func newFlagSet(env Env, name, synopsis, description string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.Usage = func() {
+		out := env.Stdout
+		fmt.Fprintf(out, "Usage: pkginitrd %s %s\n\n%s\n\nFlags:\n", name, synopsis, strings.TrimSpace(description))
+		fs.SetOutput(out)
+		fs.PrintDefaults()
+		fs.SetOutput(env.Stderr)
+	}
+	return fs
+}
+
+// parseFlags parses and maps flag errors to errUsage.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	return nil
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// newLogger logs to stderr: progress (info) when stderr is a terminal or
+// verbose is set, otherwise only warnings and errors.
+func newLogger(w io.Writer, verbose, quiet bool) *slog.Logger {
+	level := slog.LevelWarn
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		level = slog.LevelInfo
+	}
+	if verbose {
+		level = slog.LevelDebug
+	}
+	if quiet {
+		level = slog.LevelError
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: dropTime}))
+}
+
+func dropTime(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.TimeKey {
+		return slog.Attr{}
+	}
+	return a
+}
+
+// defaultCacheDir is /var/cache/pkginitrd for root, else the user cache dir.
+func defaultCacheDir(getenv func(string) string) string {
+	if os.Geteuid() == 0 {
+		return "/var/cache/pkginitrd"
+	}
+	if x := getenv("XDG_CACHE_HOME"); x != "" {
+		return filepath.Join(x, "pkginitrd")
+	}
+	if h := getenv("HOME"); h != "" {
+		return filepath.Join(h, ".cache", "pkginitrd")
+	}
+	return filepath.Join(os.TempDir(), "pkginitrd-cache")
+}
+
+// Version returns the module version or VCS revision the binary was built from.
+func Version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	settings := map[string]string{}
+	for _, s := range bi.Settings {
+		settings[s.Key] = s.Value
+	}
+	if rev := settings["vcs.revision"]; rev != "" && (v == "" || v == "(devel)") {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		v = rev
+		if settings["vcs.modified"] == "true" {
+			v += "-dirty"
+		}
+	}
+	if v == "" {
+		v = "(devel)"
+	}
+	return v
+}
+
+func runVersion(ctx context.Context, env Env, args []string) error {
+	fs := newFlagSet(env, "version", "", "Print the pkginitrd version (module version or VCS revision) and the Go version.")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	bi, _ := debug.ReadBuildInfo()
+	gov := "unknown"
+	if bi != nil {
+		gov = bi.GoVersion
+	}
+	fmt.Fprintf(env.Stdout, "pkginitrd %s (%s)\n", Version(), gov)
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,86 @@
+package confd
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestLoadShipped(t *testing.T) {
+	c, read, err := Load(Sources{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(read) != 0 {
+		t.Errorf("Load(no sources) read %v", read)
+	}
+	d, err := c.Distro()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Backend != "apt" || d.Release == "" || len(d.Packages) == 0 || len(c.Modules.Generic) == 0 {
+		t.Errorf("shipped debian config incomplete: %+v, modules %+v", d, c.Modules)
+	}
+}
+
+func TestLoadOverrides(t *testing.T) {
+	sys := t.TempDir()
+	work := t.TempDir()
+	write := func(p, s string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(sys, "pkginitrd.toml"), "compression = \"xz\"\n[modules]\ninclude = [\"a\", \"b\"]\n")
+	write(filepath.Join(sys, "conf.d", "20-x.toml"), "[modules]\ninclude = [\"!a\", \"c\"]\n")
+	write(filepath.Join(work, "pkginitrd.toml"), "release = \"trixie\"\n[distributions.debian]\npackages = [\"!e2fsprogs\", \"cryptsetup-bin\"]\n")
+	c, read, err := Load(Sources{SystemDir: sys, WorkDir: work})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(read) != 3 {
+		t.Errorf("Load read %v, want 3 files", read)
+	}
+	if c.Compression != "xz" {
+		t.Errorf("compression = %q, want xz", c.Compression)
+	}
+	if want := []string{"b", "c"}; !reflect.DeepEqual(c.Modules.Include, want) {
+		t.Errorf("modules.include = %v, want %v", c.Modules.Include, want)
+	}
+	d, _ := c.Distro()
+	if d.Release != "trixie" {
+		t.Errorf("release = %q, want trixie", d.Release)
+	}
+	if want := []string{"busybox", "cryptsetup-bin"}; !reflect.DeepEqual(d.Packages, want) {
+		t.Errorf("packages = %v, want %v", d.Packages, want)
+	}
+}
+
+func TestLoadErrorsNameTheFile(t *testing.T) {
+	work := t.TempDir()
+	for _, tc := range []struct{ body, want string }{
+		{"compression = [\n", "pkginitrd.toml:"},
+		{"bogus_key = 1\n", "bogus_key"},
+	} {
+		if err := os.WriteFile(filepath.Join(work, "pkginitrd.toml"), []byte(tc.body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := Load(Sources{WorkDir: work})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Load(%q) error = %v, want mention of %q", tc.body, err, tc.want)
+		}
+	}
+}
+
+func TestUnknownDistribution(t *testing.T) {
+	c := &Config{Distribution: "gentoo", Distributions: map[string]Distribution{"debian": {}}}
+	if _, err := c.Distro(); err == nil || !strings.Contains(err.Error(), "debian") {
+		t.Errorf("Distro() = %v, want error listing known distributions", err)
+	}
+}

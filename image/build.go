@@ -1,0 +1,141 @@
+package image
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/pkginitrd/pkginitrd/fstree"
+)
+
+// Options control Build.
+type Options struct {
+	Compression Compression  // of the main segment; "" means Zstd
+	Mtime       int64        // mtime of every entry: SOURCE_DATE_EPOCH, or 0
+	Early       *fstree.Tree // optional uncompressed segment written first (microcode, see MicrocodeTree)
+}
+
+// SegmentStats describes one segment written by Build.
+type SegmentStats struct {
+	ArchiveStats             // entries and uncompressed archive length
+	Offset       int64       // where the segment starts in the image
+	Size         int64       // bytes it occupies in the image
+	Compression  Compression // None for the early segment
+}
+
+// Result describes the image written by Build.
+type Result struct {
+	Path     string
+	Size     int64          // bytes of the image
+	SHA256   string         // hex SHA-256 of the image
+	Segments []SegmentStats // the early segment (if any), then the main one
+}
+
+// Build writes an initramfs image to path: the early tree (if any) as an
+// uncompressed cpio archive, then main as a cpio archive compressed with
+// opts.Compression. The image is written to a temporary file next to path,
+// synced and renamed over path with mode 0644; on any error or cancellation
+// the temporary file is removed and path is left as it was.
+func Build(ctx context.Context, path string, main *fstree.Tree, opts Options) (res *Result, err error) {
+	if main == nil {
+		return nil, errors.New("build image: no tree")
+	}
+	comp := opts.Compression
+	if comp == "" {
+		comp = Zstd
+	}
+	if _, err := ParseCompression(string(comp)); err != nil {
+		return nil, fmt.Errorf("build %s: %w", path, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("build %s: %w", path, err)
+	}
+	done := false
+	defer func() {
+		// Also runs on panic: nothing half-written survives.
+		if !done {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+
+	sum := sha256.New()
+	bw := bufio.NewWriterSize(io.MultiWriter(tmp, sum), 1<<20)
+	out := &countingWriter{w: bw}
+	res = &Result{Path: path}
+	if opts.Early != nil && opts.Early.Len() > 0 {
+		st, err := WriteArchive(ctx, out, opts.Early, ArchiveOptions{Mtime: opts.Mtime})
+		if err != nil {
+			return nil, fmt.Errorf("build %s: early segment: %w", path, err)
+		}
+		// The cpio writer pads to 4 bytes, so the main segment starts
+		// aligned, as the kernel requires after an uncompressed archive.
+		res.Segments = append(res.Segments, SegmentStats{ArchiveStats: st, Size: out.n, Compression: None})
+	}
+	start := out.n
+	zw, err := NewCompressor(out, comp)
+	if err != nil {
+		return nil, fmt.Errorf("build %s: %w", path, err)
+	}
+	st, err := WriteArchive(ctx, zw, main, ArchiveOptions{Mtime: opts.Mtime})
+	if cerr := zw.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("%s: %w", comp, cerr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("build %s: %w", path, err)
+	}
+	res.Segments = append(res.Segments, SegmentStats{ArchiveStats: st, Offset: start, Size: out.n - start, Compression: comp})
+	if err := bw.Flush(); err != nil {
+		return nil, fmt.Errorf("build %s: %w", path, err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return nil, fmt.Errorf("build %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return nil, fmt.Errorf("build %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, fmt.Errorf("build %s: %w", path, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("build %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return nil, fmt.Errorf("build %s: %w", path, err)
+	}
+	done = true
+	// Make the rename itself durable.
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return nil, fmt.Errorf("build %s: %w", path, err)
+	}
+	res.Size = out.n
+	res.SHA256 = hex.EncodeToString(sum.Sum(nil))
+	return res, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}

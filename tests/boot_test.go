@@ -1,0 +1,135 @@
+package tests
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// images caches built images per argument list within one test run.
+type images struct {
+	mu   sync.Mutex
+	done map[string][2]string
+}
+
+var built = &images{done: map[string][2]string{}} //nolint:gochecknoglobals // per-process build cache for tests
+
+// buildImage runs `pkginitrd build --kernel-package linux-image-amd64` with
+// extra flags and returns the kernel and initrd paths.
+func buildImage(t *testing.T, e *env, extra ...string) (kernel, initrd string) {
+	t.Helper()
+	key := strings.Join(extra, " ")
+	built.mu.Lock()
+	defer built.mu.Unlock()
+	if r, ok := built.done[key]; ok {
+		return r[0], r[1]
+	}
+	dir, err := os.MkdirTemp(e.workDir, "img-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	initrd = filepath.Join(dir, "initrd.img")
+	args := append([]string{"build", "--kernel-package", "linux-image-amd64", "--cache-dir", e.cacheDir, "-o", initrd}, extra...)
+	cmd := exec.Command(e.bin, args...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("pkginitrd %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	m, _ := filepath.Glob(filepath.Join(dir, "vmlinuz-*"))
+	if len(m) != 1 {
+		t.Fatalf("pkginitrd build --kernel-package placed no vmlinuz beside the image: %v\n%s", m, out)
+	}
+	t.Logf("built %s: %s", initrd, strings.TrimSpace(string(out)))
+	built.done[key] = [2]string{m[0], initrd}
+	return m[0], initrd
+}
+
+const bootTimeout = 4 * time.Minute
+
+// expectRoot waits for the fixture root's report and checks the common facts:
+// init is PID 1, the API filesystems were moved, the boot log survived.
+func expectRoot(t *testing.T, v *vm) map[string]string {
+	t.Helper()
+	got := map[string]string{}
+	for {
+		m := v.expect(marker+` (\w[\w /]*?)(?:=(.*))?$`, bootTimeout)
+		if m[1] == "done" {
+			break
+		}
+		got[m[1]] = m[2]
+	}
+	t.Logf("root reached after %s", time.Since(v.started).Round(100*time.Millisecond))
+	want := map[string]string{
+		"pid":         "1",
+		"mount /dev":  "devtmpfs",
+		"mount /proc": "proc",
+		"mount /sys":  "sysfs",
+		"mount /run":  "tmpfs",
+		"bootlog":     "yes",
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("root reports %s=%q, want %q", k, got[k], w)
+		}
+	}
+	v.waitExit(time.Minute)
+	return got
+}
+
+const (
+	rootUUID     = "6b3c2a4e-8f1d-4c55-9a2e-0d7e1f3a5b60"
+	rootPartUUID = "1f0e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
+)
+
+func TestBootPlainRoot(t *testing.T) {
+	e := setup(t)
+	kernel, initrd := buildImage(t, e, "--generic")
+	root := fixtureRoot(t)
+	cases := []struct {
+		name    string
+		fs      fsSpec
+		cmdline string
+		wantDev string // device in /proc/mounts
+		wantFS  string
+		wantOpt string // prefix of the mount options
+		wantSub string // subvolume path (btrfs), from mountinfo
+	}{
+		{"ext4-uuid", fsSpec{"ext4", rootUUID, "pkgroot", 64}, "root=UUID=" + rootUUID, "/dev/vda2", "ext4", "ro", ""},
+		{"ext4-label", fsSpec{"ext4", rootUUID, "pkgroot", 64}, "root=LABEL=pkgroot rw", "/dev/vda2", "ext4", "rw", ""},
+		{"ext4-partuuid", fsSpec{"ext4", rootUUID, "pkgroot", 64}, "root=PARTUUID=" + rootPartUUID, "/dev/vda2", "ext4", "ro", ""},
+		{"ext4-partlabel", fsSpec{"ext4", rootUUID, "pkgroot", 64}, "root=PARTLABEL=rootpart rootfstype=ext4", "/dev/vda2", "ext4", "ro", ""},
+		{"ext4-path", fsSpec{"ext4", rootUUID, "pkgroot", 64}, "root=/dev/vda2 rootflags=noatime", "/dev/vda2", "ext4", "ro,noatime", ""},
+		{"xfs", fsSpec{"xfs", rootUUID, "pkgroot", 320}, "root=UUID=" + rootUUID, "/dev/vda2", "xfs", "ro", ""},
+		{"btrfs", fsSpec{"btrfs", rootUUID, "pkgroot", 128}, "root=LABEL=pkgroot", "/dev/vda2", "btrfs", "ro", "/"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			img := makeFS(t, root, tc.fs)
+			disk := makeDisk(t, partSpec{label: "spare"}, partSpec{label: "rootpart", uuid: rootPartUUID, image: img})
+			v := bootVM(t, vmConfig{kernel: kernel, initrd: initrd, cmdline: tc.cmdline, disks: []string{disk}})
+			got := expectRoot(t, v)
+			f := strings.Fields(got["root"])
+			if len(f) != 3 || f[0] != tc.wantDev || f[1] != tc.wantFS || !strings.HasPrefix(f[2], tc.wantOpt) {
+				t.Errorf("root mount = %q, want %s %s %s...", got["root"], tc.wantDev, tc.wantFS, tc.wantOpt)
+			}
+			if tc.wantSub != "" && got["rootpath"] != tc.wantSub {
+				t.Errorf("root subvolume = %q, want %q", got["rootpath"], tc.wantSub)
+			}
+		})
+	}
+}
+
+func TestBootMissingRootOpensShell(t *testing.T) {
+	e := setup(t)
+	kernel, initrd := buildImage(t, e, "--generic")
+	v := bootVM(t, vmConfig{kernel: kernel, initrd: initrd, cmdline: "root=UUID=00000000-dead-beef-0000-000000000000 rd.timeout=5"})
+	v.expect(`00000000-dead-beef-0000-000000000000`, bootTimeout)
+	v.expect(`(?i)emergency shell`, time.Minute)
+	time.Sleep(2 * time.Second)
+	v.send("echo SHELL-$((40+2))\n")
+	v.expect(`SHELL-42`, time.Minute)
+}
