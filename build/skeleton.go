@@ -15,14 +15,14 @@ func addSkeleton(t *fstree.Tree, release string) error {
 	const origin = "skeleton"
 	dirs := []string{"dev", "proc", "sys", "run", "sysroot", "tmp", "root", "etc", "usr/bin", "usr/sbin", "usr/lib", "usr/lib64", "etc/pkginitrd"}
 	for _, d := range dirs {
-		mode := 0o755
+		mode := fs.FileMode(0o755)
 		switch d {
 		case "tmp":
-			mode = 0o1777
+			mode = fs.ModeSticky | 0o777
 		case "root":
 			mode = 0o700
 		}
-		if err := t.Add(fstree.Entry{Path: d, Kind: fstree.Dir, Mode: fs.FileMode(mode), Origin: origin}); err != nil {
+		if err := t.Add(fstree.Entry{Path: d, Kind: fstree.Dir, Mode: mode, Origin: origin}); err != nil {
 			return err
 		}
 	}

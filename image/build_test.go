@@ -119,25 +119,33 @@ func TestBuildFailureLeavesNothing(t *testing.T) {
 		{"bad compression", context.Background(), func() *fstree.Tree { return sampleTree(t, src) }, Options{Compression: "zip"}, "unknown compression", false},
 	}
 	for _, tt := range tests {
-		dir := t.TempDir()
-		out := filepath.Join(dir, "initrd.img")
-		if err := os.WriteFile(out, []byte("previous image"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		opts := tt.opts
-		if tt.early {
-			opts.Early = fstree.New()
-			opts.Early.Add(fstree.Entry{Path: "kernel/x86/microcode/GenuineIntel.bin", Kind: fstree.File, Source: filepath.Join(src, "gone"), Size: 1})
-		}
-		_, err := Build(tt.ctx, out, tt.tree(), opts)
-		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("%s: Build() = %v, want error containing %q", tt.name, err, tt.want)
-		}
-		if b, _ := os.ReadFile(out); string(b) != "previous image" {
-			t.Errorf("%s: the previous image was changed to %d bytes", tt.name, len(b))
-		}
-		if got := dirEntries(t, dir); len(got) != 1 {
-			t.Errorf("%s: directory holds %v after the failed build, want only initrd.img", tt.name, got)
+		for _, previous := range []bool{true, false} {
+			dir := t.TempDir()
+			out := filepath.Join(dir, "initrd.img")
+			if previous {
+				if err := os.WriteFile(out, []byte("previous image"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			opts := tt.opts
+			if tt.early {
+				opts.Early = fstree.New()
+				opts.Early.Add(fstree.Entry{Path: "kernel/x86/microcode/GenuineIntel.bin", Kind: fstree.File, Source: filepath.Join(src, "gone"), Size: 1})
+			}
+			_, err := Build(tt.ctx, out, tt.tree(), opts)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("%s: Build() = %v, want error containing %q", tt.name, err, tt.want)
+			}
+			want := []string{}
+			if previous {
+				want = []string{"initrd.img"}
+				if b, _ := os.ReadFile(out); string(b) != "previous image" {
+					t.Errorf("%s: the previous image was changed to %d bytes", tt.name, len(b))
+				}
+			}
+			if got := dirEntries(t, dir); len(got) != len(want) {
+				t.Errorf("%s: directory holds %v after the failed build, want %v", tt.name, got, want)
+			}
 		}
 	}
 }

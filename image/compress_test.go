@@ -44,8 +44,11 @@ func TestParseCompression(t *testing.T) {
 
 // testData returns n bytes that compress like an initramfs: text, runs and
 // incompressible stretches.
-func testData(n int) []byte {
-	rng := rand.New(rand.NewPCG(7, 8))
+func testData(n int) []byte { return seededData(n, 7) }
+
+// seededData is testData with another sequence for each seed.
+func seededData(n int, seed uint64) []byte {
+	rng := rand.New(rand.NewPCG(seed, 8))
 	var b bytes.Buffer
 	for b.Len() < n {
 		switch rng.IntN(3) {

@@ -21,8 +21,10 @@ func toolPackage(name string) string {
 	switch name {
 	case "xz", "lzma":
 		return "xz-utils"
-	case "sh", "find", "sort", "cat":
-		return "coreutils findutils dash"
+	case "diff":
+		return "diffutils"
+	case "sh", "find", "sort", "sed", "cat":
+		return "dash findutils coreutils sed"
 	}
 	return name // cpio, zstd, gzip, lz4, bzip2
 }

@@ -92,7 +92,7 @@ func TestAddToTree(t *testing.T) {
 	}
 	checkLoadOrder(t, idx, all)
 	for modalias, want := range map[string][]string{
-		"virtio:d00000002v00001AF4": {"virtio_blk"},
+		"virtio:d00000002v00001AF4":                             {"virtio_blk"},
 		"pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01": {"ahci"},
 		"pci:v00001B36d00000010sv00001AF4sd00001100bc01sc08i02": {"nvme"},
 		"pci:v000010ECd00008168sv000010ECsd00008168bc02sc00i00": nil, // r8169: not in the set

@@ -62,7 +62,7 @@ type Set struct {
 	Modules   []Module  // sorted by name
 	Builtins  []Builtin // sorted by name
 	Firmware  []string  // firmware= of all Modules, sorted, each once
-	ForceLoad []string  // modules of the set that stage0 must load unconditionally, as given
+	ForceLoad []string  // normalized ForceLoad names that are loadable modules of the set
 
 	tree  *Tree
 	deps  map[string][]string // hard dependencies of each module

@@ -167,7 +167,9 @@ func (s waitRootStep) String() string {
 	return fmt.Sprintf("wait %s for the root device %s", limit, s.ref)
 }
 
-func (s waitRootStep) Run(ctx context.Context, b *boot) error { return b.waitRoot(ctx, s.ref, s.timeout) }
+func (s waitRootStep) Run(ctx context.Context, b *boot) error {
+	return b.waitRoot(ctx, s.ref, s.timeout)
+}
 
 type breakStep struct{ hook string }
 
@@ -212,7 +214,7 @@ func (s mountRootStep) String() string {
 	return str + ")"
 }
 
-func (s mountRootStep) Run(ctx context.Context, b *boot) error { return b.mountRoot(ctx, s.s) }
+func (s mountRootStep) Run(ctx context.Context, b *boot) error { return b.mountRoot(ctx) }
 
 type switchRootStep struct {
 	init string
@@ -231,4 +233,6 @@ func (s switchRootStep) String() string {
 	return str
 }
 
-func (s switchRootStep) Run(ctx context.Context, b *boot) error { return b.switchRoot(ctx, s.init, s.args) }
+func (s switchRootStep) Run(ctx context.Context, b *boot) error {
+	return b.switchRoot(ctx, s.init, s.args)
+}

@@ -133,3 +133,37 @@ func TestBootMissingRootOpensShell(t *testing.T) {
 	v.send("echo SHELL-$((40+2))\n")
 	v.expect(`SHELL-42`, time.Minute)
 }
+
+// btrfsWithSubvolume makes a btrfs image whose root tree is also in the
+// subvolume "@". This btrfs-progs cannot create subvolumes offline, so a
+// helper VM does it: a pkginitrd image with btrfs-progs boots with no root,
+// and the test types the commands into its emergency shell.
+func btrfsWithSubvolume(t *testing.T, e *env, root string) string {
+	t.Helper()
+	img := makeFS(t, root, fsSpec{"btrfs", rootUUID, "pkgroot", 128})
+	kernel, initrd := buildImage(t, e, "--generic", "--package", "btrfs-progs")
+	v := bootVM(t, vmConfig{kernel: kernel, initrd: initrd, disks: []string{img},
+		cmdline: "root=LABEL=no-such-root rd.timeout=1 rd.modules-load=btrfs"})
+	v.expect(`(?i)emergency shell`, bootTimeout)
+	time.Sleep(2 * time.Second)
+	v.send("busybox mkdir -p /mnt && busybox mount -t btrfs /dev/vda /mnt && btrfs subvolume snapshot /mnt /mnt/@ && busybox umount /mnt && echo FIXTURE-$((6*7)) && busybox poweroff -f\n")
+	v.expect(`FIXTURE-42`, 2*time.Minute)
+	v.waitExit(time.Minute)
+	return img
+}
+
+func TestBootBtrfsSubvolume(t *testing.T) {
+	e := setup(t)
+	kernel, initrd := buildImage(t, e, "--generic")
+	img := btrfsWithSubvolume(t, e, fixtureRoot(t))
+	disk := makeDisk(t, partSpec{label: "rootpart", uuid: rootPartUUID, image: img})
+	v := bootVM(t, vmConfig{kernel: kernel, initrd: initrd, disks: []string{disk},
+		cmdline: "root=UUID=" + rootUUID + " rootflags=subvol=@"})
+	got := expectRoot(t, v)
+	if got["rootpath"] != "/@" {
+		t.Errorf("root mounted from subvolume %q, want /@ (rootflags=subvol=@)", got["rootpath"])
+	}
+	if f := strings.Fields(got["root"]); len(f) != 3 || f[1] != "btrfs" || !strings.Contains(f[2], "subvol=/@") {
+		t.Errorf("root mount = %q, want btrfs with subvol=/@", got["root"])
+	}
+}

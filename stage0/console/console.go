@@ -39,3 +39,22 @@ func TTY(sysRoot, devRoot string) string {
 	}
 	return p
 }
+
+// ShellEnv returns the environment for the emergency shell: the kernel's
+// environment for init plus a PATH covering the image and a prompt that
+// says where the user is.
+func ShellEnv(base []string) []string {
+	env := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "PS1=pkginitrd# ", "HOME=/", "TERM=linux"}
+	for _, kv := range base {
+		k, _, _ := strings.Cut(kv, "=")
+		if k == "PATH" || k == "PS1" || k == "HOME" {
+			continue
+		}
+		if k == "TERM" {
+			env[3] = kv
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}

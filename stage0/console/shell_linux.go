@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strings"
 	"syscall"
 )
 
@@ -28,23 +27,4 @@ func Command(ctx context.Context, tty string, argv, env []string) (*exec.Cmd, *o
 	// Ctty is a descriptor number in the child: 0, its stdin.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	return cmd, f, nil
-}
-
-// ShellEnv returns the environment for the emergency shell: the kernel's
-// environment for init plus a PATH covering the image and a prompt that
-// says where the user is.
-func ShellEnv(base []string) []string {
-	env := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "PS1=pkginitrd# ", "HOME=/", "TERM=linux"}
-	for _, kv := range base {
-		k, _, _ := strings.Cut(kv, "=")
-		if k == "PATH" || k == "PS1" || k == "HOME" {
-			continue
-		}
-		if k == "TERM" {
-			env[3] = kv
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
 }

@@ -36,3 +36,6 @@ func finitModule(path, params string) error {
 
 // isExist reports "already loaded".
 func isExist(err error) bool { return errors.Is(err, unix.EEXIST) }
+
+// isNoDevice reports a module whose init found no hardware (ENODEV, ENXIO).
+func isNoDevice(err error) bool { return errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENXIO) }

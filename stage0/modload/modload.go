@@ -220,6 +220,12 @@ func (l *Loader) load(ctx context.Context, s kmod.Step, e *entry, after []*entry
 		l.log.Info("loaded module", "module", s.Name, "params", params, "took", e.dur.Round(time.Millisecond))
 	case isExist(err):
 		l.log.Debug("module already loaded", "module", s.Name)
+	case isNoDevice(err):
+		// The module refused to load because the hardware it drives
+		// is absent (crc32c-intel without SSE4.2, a matched driver
+		// whose probe failed): normal when loading by alias.
+		e.err = err
+		l.log.Info("module found nothing to drive", "module", s.Name, "err", err)
 	default:
 		e.err = err
 		l.log.Warn("module failed to load", "module", s.Name, "path", path, "err", err)

@@ -254,3 +254,19 @@ func TestModaliases(t *testing.T) {
 		t.Errorf("Modaliases(missing sysfs) = nil error")
 	}
 }
+
+func TestErrnoClasses(t *testing.T) {
+	for _, tc := range []struct {
+		err          error
+		exist, nodev bool
+	}{
+		{fmt.Errorf("finit_module x: %w", unix.EEXIST), true, false},
+		{fmt.Errorf("finit_module x: %w", unix.ENODEV), false, true},
+		{unix.ENXIO, false, true},
+		{unix.ENOEXEC, false, false},
+	} {
+		if isExist(tc.err) != tc.exist || isNoDevice(tc.err) != tc.nodev {
+			t.Errorf("isExist/isNoDevice(%v) = %v/%v, want %v/%v", tc.err, isExist(tc.err), isNoDevice(tc.err), tc.exist, tc.nodev)
+		}
+	}
+}

@@ -1,0 +1,422 @@
+package stage0
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pkginitrd/pkginitrd/bootconf"
+	"github.com/pkginitrd/pkginitrd/stage0/blkid"
+	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
+	"github.com/pkginitrd/pkginitrd/stage0/console"
+	"github.com/pkginitrd/pkginitrd/stage0/device"
+	"github.com/pkginitrd/pkginitrd/stage0/fsck"
+	"github.com/pkginitrd/pkginitrd/stage0/modload"
+	"github.com/pkginitrd/pkginitrd/stage0/mount"
+	"github.com/pkginitrd/pkginitrd/stage0/switchroot"
+	"github.com/pkginitrd/pkginitrd/stage0/uevent"
+)
+
+// Fixed paths of the initramfs side of the boot.
+const (
+	newRoot = "/sysroot"
+	devRoot = "/dev"
+	sysRoot = "/sys"
+	// logPath is on /run, which moves into the real root at switch_root,
+	// so the log stays readable there.
+	logPath = "/run/initramfs/boot.log"
+)
+
+// boot is the state of one boot: what was decided, found and loaded.
+type boot struct {
+	sys    System
+	log    *slog.Logger
+	report func(text string) // to the console whatever the log level, and the log file
+	cmd    *cmdline.CmdLine
+	conf   *bootconf.Config
+	set    Settings
+	loader *modload.Loader
+
+	// Hotplug: the event source, the wake-up for the root wait, and the
+	// module loads it started.
+	events  EventSource
+	wake    chan struct{}
+	loads   sync.WaitGroup
+	mu      sync.Mutex // guards devs (hotplug goroutines read nothing else)
+	devs    []device.Device
+	root    *device.Device
+	waiting cmdline.DeviceRef
+}
+
+func newBoot(sys System, log *slog.Logger, report func(string), cmd *cmdline.CmdLine, conf *bootconf.Config, set Settings, loader *modload.Loader) *boot {
+	return &boot{sys: sys, log: log, report: report, cmd: cmd, conf: conf, set: set, loader: loader, wake: make(chan struct{}, 1)}
+}
+
+// run executes steps in order. On a failure it reports, opens the
+// emergency shell and, when the shell exits, retries from retryFrom (or
+// the failed step if earlier). It returns nil if the last step returns (in
+// a real boot switch_root never does), or the error that ended the boot
+// without a shell (rd.shell=0, or no shell in the image).
+func (b *boot) run(ctx context.Context, steps []Step, retryFrom int) error {
+	for i := 0; i < len(steps); {
+		s := steps[i]
+		b.log.Info(s.String())
+		err := s.Run(ctx, b)
+		if err == nil {
+			i++
+			continue
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if stop := b.emergency(ctx, s, err); stop != nil {
+			return stop
+		}
+		if i > retryFrom {
+			i = retryFrom
+		}
+		b.log.Info("retrying the boot", "from", steps[i].String())
+	}
+	return nil
+}
+
+// emergency reports err and runs the emergency shell. It returns nil to
+// retry, or an error when there is no shell to run; the emergency action
+// (rd.emergency=, default halt) has then been tried.
+func (b *boot) emergency(ctx context.Context, s Step, err error) error {
+	b.log.Error("boot failed", "step", s.String(), "err", err)
+	b.report(b.failureReport(err))
+	if !b.cmd.Shell {
+		b.report("not starting a shell: rd.shell=0 is on the kernel command line")
+		return b.emergencyAction(fmt.Errorf("%s: %w", s, err))
+	}
+	if serr := b.shell(ctx, "starting emergency shell; exit it to retry the boot"); serr != nil {
+		return b.emergencyAction(fmt.Errorf("%s: %w (and no emergency shell: %v)", s, err, serr))
+	}
+	return nil
+}
+
+func (b *boot) emergencyAction(err error) error {
+	action := b.cmd.Emergency
+	if action == "" {
+		action = "halt"
+	}
+	cmd := map[string]int{"reboot": RebootRestart, "poweroff": RebootPowerOff, "halt": RebootHalt}[action]
+	b.report("giving up (rd.emergency=" + action + ")")
+	if rerr := b.sys.Reboot(cmd); rerr != nil {
+		return fmt.Errorf("%w; %s failed: %v", err, action, rerr)
+	}
+	return err
+}
+
+// shellArgv returns the first shell of the image config and the fallbacks
+// that exists.
+func (b *boot) shellArgv() ([]string, error) {
+	candidates := [][]string{b.conf.Shell, {"/usr/bin/busybox", "sh"}, {"/bin/sh"}}
+	for _, c := range candidates {
+		if len(c) > 0 && b.sys.Exists(c[0]) {
+			return c, nil
+		}
+	}
+	return nil, errors.New("no shell in the image (tried the configured shell, /usr/bin/busybox sh, /bin/sh)")
+}
+
+// shell prints the banner and runs the shell on the console until it exits.
+func (b *boot) shell(ctx context.Context, why string) error {
+	argv, err := b.shellArgv()
+	if err != nil {
+		b.log.Error("cannot open a shell", "err", err)
+		return err
+	}
+	b.report(why)
+	b.report("starting emergency shell")
+	b.log.Info("shell", "argv", strings.Join(argv, " "))
+	err = b.sys.Shell(ctx, argv, console.ShellEnv(b.sys.Environ()))
+	if err != nil {
+		// A non-zero exit is the user's business; only failing to
+		// start counts.
+		b.log.Info("shell exited", "status", err)
+	}
+	if err != nil && !isExit(err) {
+		return err
+	}
+	return nil
+}
+
+// startHotplug opens the uevent stream (once) and handles events in the
+// background: modaliases are loaded, block events wake the root wait.
+func (b *boot) startHotplug(ctx context.Context) {
+	if b.events != nil {
+		return
+	}
+	src, err := b.sys.Listen()
+	if err != nil {
+		b.log.Warn("no hotplug events; late devices will be found by polling", "err", err)
+		return
+	}
+	b.events = src
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				b.log.Error("internal error in the hotplug handler; hotplug stopped", "panic", r)
+			}
+		}()
+		for {
+			ev, err := src.Read()
+			switch {
+			case errors.Is(err, uevent.ErrOverflow):
+				b.log.Warn("device events were lost; rescanning", "err", err)
+				b.async(ctx, func() { b.coldplug(ctx) })
+				continue
+			case err != nil:
+				return // closed at switch_root
+			}
+			b.log.Debug("uevent", "event", ev.String())
+			if a := ev.Get("MODALIAS"); a != "" && ev.Action == "add" {
+				b.async(ctx, func() {
+					if err := b.loader.LoadForAliases(ctx, a); err != nil {
+						b.log.Warn("hotplug module load failed", "modalias", a, "err", err)
+					}
+				})
+			}
+			if ev.Subsystem == "block" {
+				b.signal()
+			}
+		}
+	}()
+}
+
+// async runs f in a goroutine counted in loads, so switch_root can wait for
+// module loads in flight.
+func (b *boot) async(ctx context.Context, f func()) {
+	b.loads.Add(1)
+	go func() {
+		defer b.loads.Done()
+		defer func() {
+			if r := recover(); r != nil {
+				b.log.Error("internal error in a background task", "panic", r)
+			}
+		}()
+		f()
+	}()
+}
+
+// signal wakes the root wait without blocking.
+func (b *boot) signal() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// coldplug loads the modules for every device already present.
+func (b *boot) coldplug(ctx context.Context) {
+	aliases, err := b.sys.Modaliases()
+	if err != nil {
+		b.log.Warn("coldplug: cannot list devices", "err", err)
+	}
+	if err := b.loader.LoadForAliases(ctx, aliases...); err != nil {
+		b.log.Warn("coldplug: some modules did not load", "err", err)
+	}
+	b.signal()
+}
+
+// ErrRootTimeout is returned when the root device did not show up in time.
+var ErrRootTimeout = errors.New("timed out waiting for the root device")
+
+// waitRoot scans the block devices until ref resolves, re-scanning on every
+// block uevent (or every second without uevents), for at most timeout
+// (0: forever).
+func (b *boot) waitRoot(ctx context.Context, ref cmdline.DeviceRef, timeout time.Duration) error {
+	b.waiting = ref
+	if b.rootMounted() {
+		b.log.Info("a root is already mounted (by hand in the shell?); not waiting", "target", newRoot)
+		return nil
+	}
+	switch ref.Kind {
+	case cmdline.None:
+		return errors.New("no root device: root= is not on the kernel command line and the image has no default root (build it host-only or add root=)")
+	case cmdline.Live:
+		return fmt.Errorf("root=%s needs the live-image feature, which this image does not have", ref)
+	}
+	var deadline <-chan time.Time
+	if timeout > 0 {
+		deadline = b.sys.After(timeout)
+	}
+	for first := true; ; first = false {
+		devs, err := b.sys.Scan()
+		if err != nil {
+			return fmt.Errorf("scan block devices: %w", err)
+		}
+		b.mu.Lock()
+		b.devs = devs
+		b.mu.Unlock()
+		if err := b.sys.Link(devs); err != nil {
+			b.log.Warn("cannot create /dev/disk links", "err", err)
+		}
+		d, err := device.Resolve(devRoot, devs, ref)
+		if err != nil {
+			return err
+		}
+		if d != nil {
+			if m := device.Find(devs, ref); len(m) > 1 {
+				b.log.Warn("several devices match the root; using the first", "root", ref.String(), "using", d.Node, "matches", len(m))
+			}
+			b.root = d
+			b.log.Info("found root device", "root", ref.String(), "device", d.String())
+			return nil
+		}
+		if first {
+			b.log.Info("root device not there yet, waiting", "root", ref.String(), "devices", len(devs))
+		}
+		var poll <-chan time.Time
+		if b.events == nil {
+			poll = b.sys.After(time.Second)
+		}
+		select {
+		case <-b.wake:
+		case <-poll:
+		case <-deadline:
+			return fmt.Errorf("%w %s after %s", ErrRootTimeout, ref, timeout)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// rootType is the filesystem type to mount the root as: rootfstype= or
+// the probed one. Containers get an error naming the missing feature.
+func (b *boot) rootType(s Settings) (string, error) {
+	if s.RootFSType != "" {
+		return s.RootFSType, nil
+	}
+	d := b.root
+	if d.Info == nil {
+		if d.Err != nil {
+			return "", fmt.Errorf("cannot read %s: %w", d.Node, d.Err)
+		}
+		return "", fmt.Errorf("no filesystem recognised on %s; give its type with rootfstype=", d.Node)
+	}
+	switch d.Info.Type {
+	case "crypto_LUKS":
+		return "", fmt.Errorf("%s is a LUKS container: unlocking it needs the luks feature (rd.luks.uuid=%s), which this image does not have", d.Node, d.Info.UUID)
+	case "LVM2_member":
+		return "", fmt.Errorf("%s is an LVM physical volume: root= must name a logical volume, and activating it needs the lvm feature", d.Node)
+	case "swap":
+		return "", fmt.Errorf("%s is a swap area, not a filesystem: check root=", d.Node)
+	}
+	if d.Info.Usage != blkid.UsageFilesystem {
+		return "", fmt.Errorf("%s holds %s, not a filesystem", d.Node, d.Info.Type)
+	}
+	return d.Info.Type, nil
+}
+
+func (b *boot) rootMounted() bool {
+	mp, err := b.sys.IsMountPoint(newRoot)
+	return err == nil && mp
+}
+
+// fsck runs the image's checker for the root's type, if there is one.
+func (b *boot) fsck(ctx context.Context, mode, repair string) error {
+	if b.rootMounted() {
+		return nil
+	}
+	fsType, err := b.rootType(b.set)
+	if err != nil {
+		return err
+	}
+	checker := b.conf.Fsck[fsType]
+	if checker == "" {
+		b.log.Debug("no checker for this filesystem type in the image", "type", fsType)
+		return nil
+	}
+	if !b.sys.Exists(checker) {
+		b.log.Warn("the image config names a checker that is not in the image", "type", fsType, "checker", checker)
+		return nil
+	}
+	argv := fsck.Args(checker, b.root.Node, mode, repair)
+	b.log.Info("checking the root filesystem", "argv", strings.Join(argv, " "))
+	outcome, err := b.sys.Fsck(ctx, argv)
+	switch outcome {
+	case fsck.OK:
+		return nil
+	case fsck.Reboot:
+		b.report("fsck repaired the root filesystem and asks for a reboot; rebooting")
+		if rerr := b.sys.Reboot(RebootRestart); rerr != nil {
+			return fmt.Errorf("reboot after fsck: %w", rerr)
+		}
+		return errors.New("reboot after fsck returned")
+	}
+	return fmt.Errorf("fsck found errors it could not fix: %w\n  repair by hand in the shell: %s -f %s (or fsck.repair=yes on the kernel command line)", err, checker, b.root.Node)
+}
+
+// mountRoot mounts the root device on /sysroot, unless something (the user
+// in the shell) already did.
+func (b *boot) mountRoot(ctx context.Context) error {
+	s := b.set
+	if b.rootMounted() {
+		b.log.Info("the root is already mounted; using it", "target", newRoot)
+		return nil
+	}
+	fsType, err := b.rootType(s)
+	if err != nil {
+		return err
+	}
+	// The kernel would request_module("fs-<type>") itself, but the image
+	// has no modprobe for it to call.
+	if err := b.loader.Load(ctx, "fs-"+fsType); err != nil {
+		b.log.Debug("filesystem module: not all of it loaded (it may be built in)", "type", fsType, "err", err)
+	}
+	m := mount.Root(b.root.Node, newRoot, fsType, s.RootFlags, s.RootMode)
+	b.log.Info("mounting root", "mount", m.String())
+	if err := b.sys.Mount(m); err != nil {
+		return fmt.Errorf("mount the root: %w", err)
+	}
+	return nil
+}
+
+// switchRoot resolves the init, stops hotplug and hands over.
+func (b *boot) switchRoot(ctx context.Context, init string, args []string) error {
+	candidates := append([]string{init}, switchroot.DefaultInits()...)
+	path, err := b.sys.ResolveInit(newRoot, candidates...)
+	if err != nil {
+		return fmt.Errorf("%w\n  the root filesystem has no init; check root= and init=", err)
+	}
+	if init != "" && path != init {
+		if p, _ := b.sys.ResolveInit(newRoot, init); p == "" {
+			b.log.Warn("init= not found in the root; using the default", "init", init, "using", path)
+		}
+	}
+	if b.events != nil {
+		b.events.Close()
+		b.events = nil
+	}
+	done := make(chan struct{})
+	go func() { b.loads.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-b.sys.After(10 * time.Second):
+		b.log.Warn("module loads still running at switch_root")
+	case <-ctx.Done():
+	}
+	b.log.Info("switching root", "root", newRoot, "init", path, "args", strings.Join(args, " "))
+	return b.sys.SwitchRoot(switchroot.Options{
+		NewRoot: newRoot,
+		Init:    path,
+		Argv:    args,
+		Env:     b.sys.Environ(),
+		Keep:    []string{"/init", "/" + bootconf.Path},
+		Log:     b.log,
+	})
+}
+
+// isExit reports whether err is a command's non-zero exit status.
+func isExit(err error) bool {
+	var exit *exec.ExitError
+	return errors.As(err, &exit)
+}

@@ -1,0 +1,183 @@
+package stage0
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pkginitrd/pkginitrd/bootconf"
+	"github.com/pkginitrd/pkginitrd/kmod"
+	"github.com/pkginitrd/pkginitrd/stage0/bootlog"
+	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
+	"github.com/pkginitrd/pkginitrd/stage0/modload"
+	"github.com/pkginitrd/pkginitrd/stage0/mount"
+	"github.com/pkginitrd/pkginitrd/stage0/reaper"
+)
+
+// Main runs the boot. It returns (with status 2) only when the process is
+// not PID 1; as PID 1 it ends by exec'ing the real init, or, if everything
+// failed and there is no shell, by halting (or waiting forever), because
+// PID 1 exiting panics the kernel.
+func Main(args []string) int {
+	if os.Getpid() != 1 {
+		name := "init"
+		if len(args) > 0 {
+			name = args[0]
+		}
+		fmt.Fprintf(os.Stderr, "%s: pkginitrd stage0 runs only as PID 1, the /init of an initramfs\n", name)
+		return 2
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(os.Stderr, "pkginitrd: internal error: %v\n%s\npkginitrd: cannot continue; reboot the machine\n", r, debug.Stack())
+			hang()
+		}
+	}()
+	ctx := context.Background()
+	var r reaper.Reaper
+	r.Start(ctx)
+	level := new(slog.LevelVar)
+	h := bootlog.New(os.Stderr, level, bootlog.Uptime)
+	log := slog.New(h)
+	err := bootMain(ctx, LinuxSystem(sysRoot, devRoot, &r), log, h, level)
+	fmt.Fprintf(os.Stderr, "pkginitrd: %v\npkginitrd: cannot continue; reboot the machine\n", err)
+	hang()
+	return 1
+}
+
+// hang keeps PID 1 alive (sleeping, so the runtime never sees a deadlock).
+func hang() {
+	for {
+		time.Sleep(time.Hour)
+	}
+}
+
+// bootMain is Main after the PID check: early mounts, log file, command
+// line, config, then the plan. It returns only if the boot ended without a
+// shell to fall back to.
+func bootMain(ctx context.Context, sys System, log *slog.Logger, h *bootlog.Handler, level *slog.LevelVar) error {
+	version := "(unknown)"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		version = bi.Main.Version
+	}
+	// Read the command line first, so `quiet` and `rd.debug` apply from
+	// the first line on: /proc is mounted (again, harmlessly, by the
+	// early plan) just for that.
+	cmd := cmdline.Parse("")
+	if err := sys.Mount(mount.API()[0]); err != nil {
+		log.Error("cannot mount /proc", "err", err)
+	} else if c, err := readCmdline(); err != nil {
+		log.Error("cannot read the kernel command line; using defaults", "err", err)
+	} else {
+		cmd = c
+	}
+	switch {
+	case cmd.Debug:
+		level.Set(slog.LevelDebug)
+	case cmd.Quiet:
+		level.Set(slog.LevelWarn)
+	}
+	log.Info("pkginitrd stage0 starting", "version", version)
+	for _, w := range cmd.Warnings {
+		log.Warn("kernel command line: ignored", "problem", w)
+	}
+
+	loader := modload.New(modload.Config{Index: kmod.NewIndex(kmod.IndexFiles{}), Sys: modload.System{LoadModule: sys.LoadModule}, Log: log})
+	b := newBoot(sys, log, h.Report, cmd, &bootconf.Config{}, Settings{Timeout: cmd.Timeout}, loader)
+	if err := b.run(ctx, earlyMounts(), 0); err != nil {
+		return err
+	}
+	if err := openLog(h); err != nil {
+		log.Warn("no boot log file", "path", logPath, "err", err)
+	}
+
+	release := kernelRelease()
+	conf := readConfig(log, release)
+	if conf.KernelVersion != "" && release != "" && conf.KernelVersion != release {
+		log.Error("this initrd was built for another kernel: its modules will not load; rebuild it for the running kernel (pkginitrd build --kernel-version "+release+")",
+			"built_for", conf.KernelVersion, "running", release)
+	}
+	index, err := kmod.ReadIndex(conf.ModulesDir)
+	if err != nil {
+		log.Error("no module index: only built-in drivers are available", "err", err)
+		index = kmod.NewIndex(kmod.IndexFiles{})
+	}
+	set, err := settings(cmd, conf)
+	if err != nil {
+		log.Error("bad root setting", "err", err)
+	}
+	loader = modload.New(modload.Config{
+		Index:       index,
+		Dir:         conf.ModulesDir,
+		Sys:         modload.System{LoadModule: sys.LoadModule},
+		Log:         log,
+		Params:      cmd.ModuleOptions,
+		Blacklisted: cmd.Blacklisted,
+	})
+	b = newBoot(sys, log, h.Report, cmd, conf, set, loader)
+	steps, retryFrom := plan(set, cmd)
+	var lines []string
+	for i, s := range steps {
+		lines = append(lines, fmt.Sprintf("  %d. %s", i+1, s))
+	}
+	log.Debug("boot plan:\n" + strings.Join(lines, "\n"))
+	return b.run(ctx, steps, retryFrom)
+}
+
+// openLog creates /run/initramfs/boot.log and points the handler at it.
+func openLog(h *bootlog.Handler) error {
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	// The file stays open until exec (O_CLOEXEC closes it then).
+	return h.SetFile(f)
+}
+
+func readCmdline() (*cmdline.CmdLine, error) {
+	f, err := os.Open("/proc/cmdline")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return cmdline.Read(f)
+}
+
+// readConfig reads the image config; without one the boot goes on with
+// defaults, since a shell is better than a panic.
+func readConfig(log *slog.Logger, release string) *bootconf.Config {
+	conf := &bootconf.Config{}
+	f, err := os.Open("/" + bootconf.Path)
+	if err == nil {
+		defer f.Close()
+		var c *bootconf.Config
+		if c, err = bootconf.Parse(f); err == nil {
+			conf = c
+		}
+	}
+	if err != nil {
+		log.Error("no usable image config; using defaults", "path", "/"+bootconf.Path, "err", err)
+	}
+	if conf.ModulesDir == "" && release != "" {
+		conf.ModulesDir = "/usr/lib/modules/" + release
+	}
+	return conf
+}
+
+func kernelRelease() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return ""
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}
