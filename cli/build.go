@@ -39,25 +39,25 @@ Examples:
 func runBuild(ctx context.Context, env Env, args []string) error {
 	fs := newFlagSet(env, "build", "[flags]", buildHelp)
 	var (
-		kver       = fs.String("kernel-version", "", "kernel version to build for (default: from --kernel-package, --modules-dir, or the newest under /usr/lib/modules)")
-		modDir     = fs.String("modules-dir", "", "module tree of the kernel (default /usr/lib/modules/KVER)")
-		kpkg       = fs.String("kernel-package", "", "take modules (and vmlinuz) from this distribution kernel package, e.g. linux-image-amd64")
-		generic    = fs.Bool("generic", false, "build a generic image (documented module set, no host detection)")
-		output     = fs.String("output", "initrd.img", "path of the image to write")
-		comp       = fs.String("compression", "", "zstd, gzip, lz4, xz or none (default from config: zstd)")
-		distro     = fs.String("distribution", "", "distribution to take packages from (default from config: debian)")
-		release    = fs.String("release", "", "distribution release, e.g. bookworm or trixie (default from config)")
-		mirror     = fs.String("mirror", "", "package mirror URL (default from config)")
-		cacheDir   = fs.String("cache-dir", "", "cache for package metadata, archives and unpacked trees (default /var/cache/pkginitrd as root, else ~/.cache/pkginitrd)")
-		offline    = fs.Bool("offline", false, "never use the network: build from the cache only")
-		manifest   = fs.String("manifest", "", "also write a JSON manifest (packages, modules, sizes) to this path")
-		procDir    = fs.String("proc", "/proc", "host /proc for host-only module detection (a recorded copy works too)")
-		verbose    = fs.Bool("verbose", false, "log every step")
-		quiet      = fs.Bool("quiet", false, "log errors only")
-		includes   stringList
-		packages   stringList
-		configs    stringList
-		features   stringList
+		kver     = fs.String("kernel-version", "", "kernel version to build for (default: from --kernel-package, --modules-dir, or the newest under /usr/lib/modules)")
+		modDir   = fs.String("modules-dir", "", "module tree of the kernel (default /usr/lib/modules/KVER)")
+		kpkg     = fs.String("kernel-package", "", "take modules (and vmlinuz) from this distribution kernel package, e.g. linux-image-amd64")
+		generic  = fs.Bool("generic", false, "build a generic image (documented module set, no host detection)")
+		output   = fs.String("output", "initrd.img", "path of the image to write")
+		comp     = fs.String("compression", "", "zstd, gzip, lz4, xz or none (default from config: zstd)")
+		distro   = fs.String("distribution", "", "distribution to take packages from (default from config: debian)")
+		release  = fs.String("release", "", "distribution release, e.g. bookworm or trixie (default from config)")
+		mirror   = fs.String("mirror", "", "package mirror URL (default from config)")
+		cacheDir = fs.String("cache-dir", "", "cache for package metadata, archives and unpacked trees (default /var/cache/pkginitrd as root, else ~/.cache/pkginitrd)")
+		offline  = fs.Bool("offline", false, "never use the network: build from the cache only")
+		manifest = fs.String("manifest", "", "also write a JSON manifest (packages, modules, sizes) to this path")
+		procDir  = fs.String("proc", "/proc", "host /proc for host-only module detection (a recorded copy works too)")
+		verbose  = fs.Bool("verbose", false, "log every step")
+		quiet    = fs.Bool("quiet", false, "log errors only")
+		includes stringList
+		packages stringList
+		configs  stringList
+		features stringList
 	)
 	fs.StringVar(output, "o", "initrd.img", "shorthand for --output")
 	fs.BoolVar(verbose, "v", false, "shorthand for --verbose")
