@@ -39,7 +39,7 @@ type boot struct {
 	report func(text string) // to the console whatever the log level, and the log file
 	cmd    *cmdline.CmdLine
 	conf   *bootconf.Config
-	set    Settings
+	set    bootSettings
 	loader *modload.Loader
 
 	// Hotplug: the event source, the wake-up for the root wait, and the
@@ -47,13 +47,13 @@ type boot struct {
 	events  EventSource
 	wake    chan struct{}
 	loads   sync.WaitGroup
-	mu      sync.Mutex // guards devs (hotplug goroutines read nothing else)
+	mu      sync.Mutex // guards devs, read by the failure report
 	devs    []device.Device
 	root    *device.Device
 	waiting cmdline.DeviceRef
 }
 
-func newBoot(sys System, log *slog.Logger, report func(string), cmd *cmdline.CmdLine, conf *bootconf.Config, set Settings, loader *modload.Loader) *boot {
+func newBoot(sys System, log *slog.Logger, report func(string), cmd *cmdline.CmdLine, conf *bootconf.Config, set bootSettings, loader *modload.Loader) *boot {
 	return &boot{sys: sys, log: log, report: report, cmd: cmd, conf: conf, set: set, loader: loader, wake: make(chan struct{}, 1)}
 }
 
@@ -62,7 +62,7 @@ func newBoot(sys System, log *slog.Logger, report func(string), cmd *cmdline.Cmd
 // the failed step if earlier). It returns nil if the last step returns (in
 // a real boot switch_root never does), or the error that ended the boot
 // without a shell (rd.shell=0, or no shell in the image).
-func (b *boot) run(ctx context.Context, steps []Step, retryFrom int) error {
+func (b *boot) run(ctx context.Context, steps []step, retryFrom int) error {
 	for i := 0; i < len(steps); {
 		s := steps[i]
 		b.log.Info(s.String())
@@ -88,14 +88,13 @@ func (b *boot) run(ctx context.Context, steps []Step, retryFrom int) error {
 // emergency reports err and runs the emergency shell. It returns nil to
 // retry, or an error when there is no shell to run; the emergency action
 // (rd.emergency=, default halt) has then been tried.
-func (b *boot) emergency(ctx context.Context, s Step, err error) error {
-	b.log.Error("boot failed", "step", s.String(), "err", err)
-	b.report(b.failureReport(err))
+func (b *boot) emergency(ctx context.Context, s step, err error) error {
+	b.report(b.failureReport(s, err))
 	if !b.cmd.Shell {
 		b.report("not starting a shell: rd.shell=0 is on the kernel command line")
 		return b.emergencyAction(fmt.Errorf("%s: %w", s, err))
 	}
-	if serr := b.shell(ctx, "starting emergency shell; exit it to retry the boot"); serr != nil {
+	if serr := b.shell(ctx, "starting emergency shell (exit it to retry the boot)"); serr != nil {
 		return b.emergencyAction(fmt.Errorf("%s: %w (and no emergency shell: %v)", s, err, serr))
 	}
 	return nil
@@ -126,16 +125,16 @@ func (b *boot) shellArgv() ([]string, error) {
 	return nil, errors.New("no shell in the image (tried the configured shell, /usr/bin/busybox sh, /bin/sh)")
 }
 
-// shell prints the banner and runs the shell on the console until it exits.
-func (b *boot) shell(ctx context.Context, why string) error {
+// shell prints banner on the console and runs the shell there until it
+// exits.
+func (b *boot) shell(ctx context.Context, banner string) error {
 	argv, err := b.shellArgv()
 	if err != nil {
 		b.log.Error("cannot open a shell", "err", err)
 		return err
 	}
-	b.report(why)
-	b.report("starting emergency shell")
-	b.log.Info("shell", "argv", strings.Join(argv, " "))
+	b.report(banner)
+	b.log.Debug("shell", "argv", strings.Join(argv, " "))
 	err = b.sys.Shell(ctx, argv, console.ShellEnv(b.sys.Environ()))
 	if err != nil {
 		// A non-zero exit is the user's business; only failing to
@@ -291,7 +290,7 @@ func (b *boot) waitRoot(ctx context.Context, ref cmdline.DeviceRef, timeout time
 
 // rootType is the filesystem type to mount the root as: rootfstype= or
 // the probed one. Containers get an error naming the missing feature.
-func (b *boot) rootType(s Settings) (string, error) {
+func (b *boot) rootType(s bootSettings) (string, error) {
 	if s.RootFSType != "" {
 		return s.RootFSType, nil
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
@@ -46,10 +47,25 @@ func Main(args []string) int {
 	level := new(slog.LevelVar)
 	h := bootlog.New(os.Stderr, level, bootlog.Uptime)
 	log := slog.New(h)
+	ignoreSignals(log)
 	err := bootMain(ctx, LinuxSystem(sysRoot, devRoot, &r), log, h, level)
 	fmt.Fprintf(os.Stderr, "pkginitrd: %v\npkginitrd: cannot continue; reboot the machine\n", err)
 	hang()
 	return 1
+}
+
+// ignoreSignals catches the signals whose default action would end PID 1
+// (and with it the kernel): `kill 1` from the shell, Ctrl-Alt-Del's SIGINT.
+// They are caught, not set to SIG_IGN, because ignored dispositions survive
+// exec and would reach the shell and the real init.
+func ignoreSignals(log *slog.Logger) {
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGPIPE)
+	go func() {
+		for s := range sigs {
+			log.Warn("PID 1 ignores signal", "signal", s.String())
+		}
+	}()
 }
 
 // hang keeps PID 1 alive (sleeping, so the runtime never sees a deadlock).
@@ -88,9 +104,14 @@ func bootMain(ctx context.Context, sys System, log *slog.Logger, h *bootlog.Hand
 	for _, w := range cmd.Warnings {
 		log.Warn("kernel command line: ignored", "problem", w)
 	}
+	for _, hook := range cmd.Break {
+		if !supportedBreak(hook) {
+			log.Warn("rd.break hook not supported; use rd.break (before switch_root) or rd.break=pre-mount", "hook", hook)
+		}
+	}
 
 	loader := modload.New(modload.Config{Index: kmod.NewIndex(kmod.IndexFiles{}), Sys: modload.System{LoadModule: sys.LoadModule}, Log: log})
-	b := newBoot(sys, log, h.Report, cmd, &bootconf.Config{}, Settings{Timeout: cmd.Timeout}, loader)
+	b := newBoot(sys, log, h.Report, cmd, &bootconf.Config{}, bootSettings{Timeout: cmd.Timeout}, loader)
 	if err := b.run(ctx, earlyMounts(), 0); err != nil {
 		return err
 	}

@@ -11,16 +11,16 @@ import (
 	"github.com/pkginitrd/pkginitrd/stage0/mount"
 )
 
-// Step is one piece of boot work. The plan is a list of steps, logged by
+// step is one piece of boot work. The plan is a list of steps, logged by
 // String() as they run.
-type Step interface {
+type step interface {
 	String() string
 	Run(ctx context.Context, b *boot) error
 }
 
-// Settings are the boot decisions taken from the command line and the image
-// config before anything runs.
-type Settings struct {
+// bootSettings are the boot decisions taken from the command line and the
+// image config before anything runs.
+type bootSettings struct {
 	Root       cmdline.DeviceRef
 	RootFSType string // "" = probe
 	RootFlags  string
@@ -32,14 +32,13 @@ type Settings struct {
 	Fsck       map[string]string
 	FsckMode   string
 	FsckRepair string
-	Shell      []string
 }
 
 // settings merges the command line over the image config: root=, when
 // given, brings its own rootfstype=/rootflags=; otherwise the host's root
 // settings recorded in a host-only image apply (each overridable).
-func settings(c *cmdline.CmdLine, conf *bootconf.Config) (Settings, error) {
-	s := Settings{
+func settings(c *cmdline.CmdLine, conf *bootconf.Config) (bootSettings, error) {
+	s := bootSettings{
 		Root:       c.Root,
 		RootFSType: c.RootFSType,
 		RootFlags:  c.RootFlags,
@@ -50,7 +49,6 @@ func settings(c *cmdline.CmdLine, conf *bootconf.Config) (Settings, error) {
 		Fsck:       conf.Fsck,
 		FsckMode:   c.FsckMode,
 		FsckRepair: c.FsckRepair,
-		Shell:      conf.Shell,
 	}
 	var err error
 	if s.Root.Kind == cmdline.None && conf.Root.Device != "" {
@@ -80,7 +78,7 @@ func settings(c *cmdline.CmdLine, conf *bootconf.Config) (Settings, error) {
 // plan returns the boot steps after the early setup, and the index to
 // retry from after the emergency shell: the uevent listener, so modules
 // the user added and devices that showed up late are picked up again.
-func plan(s Settings, c *cmdline.CmdLine) (steps []Step, retryFrom int) {
+func plan(s bootSettings, c *cmdline.CmdLine) (steps []step, retryFrom int) {
 	steps = append(steps, hotplugStep{})
 	if len(s.ForceLoad) > 0 {
 		steps = append(steps, loadStep{names: s.ForceLoad})
@@ -94,16 +92,36 @@ func plan(s Settings, c *cmdline.CmdLine) (steps []Step, retryFrom int) {
 		steps = append(steps, fsckStep{mode: s.FsckMode, repair: s.FsckRepair})
 	}
 	steps = append(steps, mountRootStep{s: s})
-	if c.HasBreak("pre-pivot") || c.HasBreak("mount") || c.HasBreak("cleanup") {
+	if breakBeforeSwitch(c) {
 		steps = append(steps, breakStep{hook: "pre-pivot"})
 	}
 	steps = append(steps, switchRootStep{init: s.Init, args: s.InitArgs})
 	return steps, 0
 }
 
+// supportedBreak reports the rd.break= hooks the plan stops at: dracut's
+// pre-mount, and pre-pivot (mount, cleanup and pre-switch-root are the
+// same point here: the root is mounted, switch_root comes next).
+func supportedBreak(hook string) bool {
+	switch hook {
+	case "pre-mount", "pre-pivot", "mount", "cleanup", "pre-switch-root":
+		return true
+	}
+	return false
+}
+
+func breakBeforeSwitch(c *cmdline.CmdLine) bool {
+	for _, h := range c.Break {
+		if h != "pre-mount" && supportedBreak(h) {
+			return true
+		}
+	}
+	return false
+}
+
 // earlyMounts are the API filesystems, mounted before anything else.
-func earlyMounts() []Step {
-	var steps []Step
+func earlyMounts() []step {
+	var steps []step
 	for _, m := range mount.API() {
 		steps = append(steps, mountStep{m})
 	}
@@ -177,7 +195,7 @@ func (s breakStep) String() string { return "rd.break=" + s.hook + ": shell" }
 
 func (s breakStep) Run(ctx context.Context, b *boot) error {
 	what := map[string]string{"pre-mount": "before mounting the root", "pre-pivot": "before switch_root"}[s.hook]
-	b.shell(ctx, fmt.Sprintf("rd.break=%s: starting shell %s; exit it to continue booting", s.hook, what))
+	b.shell(ctx, fmt.Sprintf("rd.break=%s: starting a shell %s; exit it to continue booting", s.hook, what))
 	return nil
 }
 
@@ -193,7 +211,7 @@ func (s fsckStep) String() string {
 
 func (s fsckStep) Run(ctx context.Context, b *boot) error { return b.fsck(ctx, s.mode, s.repair) }
 
-type mountRootStep struct{ s Settings }
+type mountRootStep struct{ s bootSettings }
 
 func (s mountRootStep) String() string {
 	fsType := s.s.RootFSType
@@ -236,3 +254,15 @@ func (s switchRootStep) String() string {
 func (s switchRootStep) Run(ctx context.Context, b *boot) error {
 	return b.switchRoot(ctx, s.init, s.args)
 }
+
+var (
+	_ step = mountStep{}
+	_ step = hotplugStep{}
+	_ step = loadStep{}
+	_ step = coldplugStep{}
+	_ step = waitRootStep{}
+	_ step = breakStep{}
+	_ step = fsckStep{}
+	_ step = mountRootStep{}
+	_ step = switchRootStep{}
+)

@@ -11,9 +11,10 @@ import (
 
 // failureReport says what the boot waited for, what it saw and what to try,
 // for the console before the emergency shell.
-func (b *boot) failureReport(err error) string {
+func (b *boot) failureReport(failed step, err error) string {
 	var r strings.Builder
 	fmt.Fprintf(&r, "boot failed: %v\n", err)
+	fmt.Fprintf(&r, "failed step: %s\n", failed)
 	ref := b.waiting
 	if ref.Kind == cmdline.None {
 		ref = b.set.Root
@@ -64,7 +65,8 @@ func (b *boot) failureReport(err error) string {
 		r.WriteString("  - the filesystem's module may be missing from the image: add it to [modules] include and rebuild\n")
 	}
 	fmt.Fprintf(&r, "  - a slow disk (USB, SAN, RAID) may need a longer rd.timeout= (now %s)\n", timeoutString(b.set.Timeout))
-	r.WriteString("  - or mount the root on /sysroot yourself in the shell and exit it: the boot goes on from there\n")
+	r.WriteString("  - or, in the shell, load drivers (modprobe <module>), mount the root on /sysroot yourself\n")
+	r.WriteString("    and exit: the boot goes on from there\n")
 	r.WriteString("  - the log of this boot is in " + logPath + "\n")
 	return r.String()
 }

@@ -404,7 +404,7 @@ func TestBootTimeoutShellRetry(t *testing.T) {
 		t.Errorf("shell ran %d times, want 1: %q", n, f.calls)
 	}
 	for _, want := range []string{
-		"pkginitrd: error: boot failed",
+		"pkginitrd: failed step: wait up to 5s for the root device LABEL=root",
 		"pkginitrd: boot failed: timed out waiting for the root device LABEL=root after 5s",
 		"pkginitrd: root wanted: LABEL=root (rootfstype=auto",
 		"pkginitrd: block devices seen:",
@@ -412,7 +412,7 @@ func TestBootTimeoutShellRetry(t *testing.T) {
 		"pkginitrd: modules loaded: virtio virtio_blk virtio_pci",
 		"pkginitrd: things to try:",
 		"rd.timeout= (now 5s)",
-		"pkginitrd: starting emergency shell",
+		"pkginitrd: starting emergency shell (exit it to retry the boot)",
 	} {
 		if !strings.Contains(r.console, want) {
 			t.Errorf("console lacks %q (even with quiet):\n%s", want, r.console)
@@ -529,7 +529,7 @@ func TestBootBreak(t *testing.T) {
 	if f.switched.Init != "/bin/sh" || !reflect.DeepEqual(f.switched.Argv, []string{"-c", "true"}) {
 		t.Errorf("switched to %s %q, want /bin/sh [-c true]", f.switched.Init, f.switched.Argv)
 	}
-	if !strings.Contains(r.console, "rd.break=pre-pivot: starting shell before switch_root") {
+	if !strings.Contains(r.console, "rd.break=pre-pivot: starting a shell before switch_root") {
 		t.Errorf("console lacks the rd.break banner:\n%s", r.console)
 	}
 }

@@ -67,3 +67,5 @@ func LinuxSystem(sysRoot, devRoot string, r *reaper.Reaper) System {
 		After:   time.After,
 	}
 }
+
+var _ EventSource = (*uevent.Conn)(nil)

@@ -21,6 +21,7 @@ type vm struct {
 	stdin   io.WriteCloser
 	mu      sync.Mutex
 	lines   []string
+	pos     int // lines before pos were consumed by earlier expects
 	notify  chan struct{}
 	done    chan struct{}
 	started time.Time
@@ -127,14 +128,18 @@ func (v *vm) expect(re string, timeout time.Duration) []string {
 
 func (v *vm) wait(re *regexp.Regexp, timeout time.Duration) ([]string, error) {
 	deadline := time.After(timeout)
-	next := 0
 	for {
 		v.mu.Lock()
-		lines := v.lines[next:]
-		next = len(v.lines)
+		lines := v.lines[v.pos:]
+		start := v.pos
+		v.pos = len(v.lines)
+		next := v.pos
 		v.mu.Unlock()
-		for _, l := range lines {
+		for i, l := range lines {
 			if m := re.FindStringSubmatch(l); m != nil {
+				v.mu.Lock()
+				v.pos = start + i + 1
+				v.mu.Unlock()
 				return m, nil
 			}
 		}

@@ -177,3 +177,5 @@ func quote(s string) string {
 	}
 	return s
 }
+
+var _ slog.Handler = (*Handler)(nil)

@@ -14,7 +14,7 @@ import (
 	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
 )
 
-func need(t *testing.T, tool, pkg string) string {
+func need(t testing.TB, tool, pkg string) string {
 	t.Helper()
 	for _, dir := range []string{"", "/usr/sbin", "/sbin"} {
 		p := tool
@@ -29,7 +29,7 @@ func need(t *testing.T, tool, pkg string) string {
 	return ""
 }
 
-func run(t *testing.T, stdin, name string, args ...string) {
+func run(t testing.TB, stdin, name string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Stdin = strings.NewReader(stdin)
@@ -38,7 +38,7 @@ func run(t *testing.T, stdin, name string, args ...string) {
 	}
 }
 
-func sparse(t *testing.T, p string, size int64) {
+func sparse(t testing.TB, p string, size int64) {
 	t.Helper()
 	f, err := os.Create(p)
 	if err != nil {
@@ -50,7 +50,7 @@ func sparse(t *testing.T, p string, size int64) {
 	}
 }
 
-func write(t *testing.T, p, data string) {
+func write(t testing.TB, p, data string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		t.Fatal(err)
@@ -72,7 +72,7 @@ type fakeBlock struct {
 	sectorSize    string
 }
 
-func (b fakeBlock) add(t *testing.T, sys string) {
+func (b fakeBlock) add(t testing.TB, sys string) {
 	t.Helper()
 	dir := filepath.Join(sys, "devices", b.devpath)
 	write(t, filepath.Join(dir, "dev"), b.devno+"\n")
@@ -116,7 +116,7 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 //	vdc    whole-disk swap
 //	dm-0   ext4 "mapped", /dev/mapper/cryptroot -> ../dm-0
 //	loop0  empty (size 0), must be skipped
-func fixture(t *testing.T) (sys, dev string) {
+func fixture(t testing.TB) (sys, dev string) {
 	t.Helper()
 	root := t.TempDir()
 	sys, dev = filepath.Join(root, "sys"), filepath.Join(root, "dev")
@@ -385,4 +385,24 @@ func sorted(m map[string]string) []string {
 	}
 	sort.Strings(s)
 	return s
+}
+
+// BenchmarkScanAndResolve is the work done on every block uevent while
+// waiting for the root: list, probe, link, resolve.
+func BenchmarkScanAndResolve(b *testing.B) {
+	sys, dev := fixture(b)
+	ref, _ := cmdline.ParseDeviceRef("PARTLABEL=root fs")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		devs, err := Scan(sys, dev)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := Link(dev, devs); err != nil {
+			b.Fatal(err)
+		}
+		if d, _ := Resolve(dev, devs, ref); d == nil {
+			b.Fatal("root not found")
+		}
+	}
 }

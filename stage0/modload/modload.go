@@ -216,8 +216,10 @@ func (l *Loader) load(ctx context.Context, s kmod.Step, e *entry, after []*entry
 	err := l.sys.LoadModule(path, params)
 	e.dur = time.Since(start)
 	switch {
-	case err == nil:
+	case err == nil && params != "":
 		l.log.Info("loaded module", "module", s.Name, "params", params, "took", e.dur.Round(time.Millisecond))
+	case err == nil:
+		l.log.Info("loaded module", "module", s.Name, "took", e.dur.Round(time.Millisecond))
 	case isExist(err):
 		l.log.Debug("module already loaded", "module", s.Name)
 	case isNoDevice(err):
