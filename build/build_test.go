@@ -81,7 +81,7 @@ func TestRunBuildsBootableTree(t *testing.T) {
 	}
 	kver := filepath.Base(opts.ModulesDir)
 	for _, p := range []string{
-		"init", "dev/console", "usr/bin/busybox", "usr/bin/sh", "usr/lib64/ld-linux-x86-64.so.2",
+		"init", "dev/console", "usr/bin/busybox", "usr/bin/sh", "usr/sbin/modprobe", "usr/lib64/ld-linux-x86-64.so.2",
 		"usr/lib/x86_64-linux-gnu/libc.so.6", bootconf.Path, "etc/initrd-release",
 		"usr/lib/modules/" + kver + "/kernel/drivers/block/virtio_blk.ko",
 		"usr/lib/modules/" + kver + "/kernel/fs/ext4/ext4.ko",
@@ -194,6 +194,19 @@ func TestParseInclude(t *testing.T) {
 		got, err := ParseInclude(tc.in)
 		if (err != nil) != tc.err || got != tc.want {
 			t.Errorf("ParseInclude(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+func TestRelativeTarget(t *testing.T) {
+	for _, tc := range []struct{ link, target, want string }{
+		{"usr/bin/sh", "usr/bin/busybox", "busybox"},
+		{"usr/sbin/modprobe", "usr/bin/busybox", "../bin/busybox"},
+		{"sh", "usr/bin/busybox", "usr/bin/busybox"},
+		{"a/b/c/x", "d/y", "../../../d/y"},
+	} {
+		if got := relativeTarget(tc.link, tc.target); got != tc.want {
+			t.Errorf("relativeTarget(%q, %q) = %q, want %q", tc.link, tc.target, got, tc.want)
 		}
 	}
 }

@@ -37,6 +37,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"build", "build an initramfs image", runBuild},
+		{"modules", "list the kernel modules an image would carry and why", runModules},
 		{"inspect", "list or extract the segments and files of an initramfs image", runInspect},
 		{"config", "print the merged configuration and the files it came from", runConfig},
 		{"version", "print the pkginitrd version", runVersion},

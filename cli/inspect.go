@@ -38,6 +38,9 @@ compressed archives.`)
 		return err
 	}
 	if *extract != "" {
+		if err := os.MkdirAll(*extract, 0o755); err != nil {
+			return err
+		}
 		skipped, err := image.Extract(ctx, f, info.Size(), *extract)
 		if err != nil {
 			return fmt.Errorf("extract %s: %w", path, err)
