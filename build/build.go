@@ -92,6 +92,10 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if opts.CacheDir == "" {
 		return nil, errors.New("build: no cache directory")
 	}
+	// Check the /init binary before any slow work.
+	if err := checkStatic(opts.Stage0); err != nil {
+		return nil, err
+	}
 	be := opts.Backend
 	if be == nil {
 		if be, err = newBackend(distro, log); err != nil {

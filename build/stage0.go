@@ -12,12 +12,6 @@ import (
 // static: nothing in the image provides a dynamic loader at that point in
 // the boot, and generator and stage0 must be the same build.
 func addStage0(t *fstree.Tree, path string) error {
-	if path == "" {
-		return fmt.Errorf("stage0: no pkginitrd binary given")
-	}
-	if err := checkStatic(path); err != nil {
-		return err
-	}
 	info, err := os.Stat(path)
 	if err != nil {
 		return fmt.Errorf("stage0: %w", err)
@@ -26,6 +20,9 @@ func addStage0(t *fstree.Tree, path string) error {
 }
 
 func checkStatic(path string) error {
+	if path == "" {
+		return fmt.Errorf("stage0: no pkginitrd binary given")
+	}
 	f, err := elf.Open(path)
 	if err != nil {
 		return fmt.Errorf("stage0 %s: %w", path, err)

@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -333,13 +332,26 @@ func sandboxOwner(dir string) {
 	if os.Geteuid() != 0 {
 		return
 	}
-	u, err := user.Lookup("_apt")
-	if err != nil {
-		return
-	}
-	if uid, err := strconv.Atoi(u.Uid); err == nil {
+	if uid, ok := passwdUID("/etc/passwd", "_apt"); ok {
 		os.Chown(dir, uid, -1)
 	}
+}
+
+// passwdUID looks name up in a passwd file. (Not os/user: with cgo enabled
+// it links libc, and pkginitrd must stay a static binary to serve as /init.)
+func passwdUID(file, name string) (int, bool) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) > 2 && f[0] == name {
+			uid, err := strconv.Atoi(f[2])
+			return uid, err == nil
+		}
+	}
+	return 0, false
 }
 
 // fromHost copies e's archive from a host archive directory to dst when one
