@@ -167,3 +167,20 @@ func TestBootBtrfsSubvolume(t *testing.T) {
 		t.Errorf("root mount = %q, want btrfs with subvol=/@", got["root"])
 	}
 }
+
+// TestBootTrixie builds for another release than the host's: trixie's
+// packages and its 6.12 kernel, whose modules ship xz-compressed.
+func TestBootTrixie(t *testing.T) {
+	e := setup(t)
+	kernel, initrd := buildImage(t, e, "--generic", "--release", "trixie")
+	if !strings.Contains(kernel, "+deb13") {
+		t.Errorf("--release trixie --kernel-package linux-image-amd64 gave kernel %s, want trixie's (+deb13)", kernel)
+	}
+	img := makeFS(t, fixtureRoot(t), fsSpec{"ext4", rootUUID, "pkgroot", 64})
+	disk := makeDisk(t, partSpec{label: "rootpart", uuid: rootPartUUID, image: img})
+	v := bootVM(t, vmConfig{kernel: kernel, initrd: initrd, disks: []string{disk}, cmdline: "root=PARTUUID=" + rootPartUUID + " quiet"})
+	got := expectRoot(t, v)
+	if f := strings.Fields(got["root"]); len(f) != 3 || f[1] != "ext4" {
+		t.Errorf("root mount = %q, want ext4", got["root"])
+	}
+}
