@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Times whole generic builds of pkginitrd and dracut side by side on the same
 # input (the current Debian kernel package's modules), RUNS times each, and
-# prints the median wall time and the image sizes. (Boot times under qemu are
-# logged by the end-to-end tests: "root reached after …".)
+# prints the median wall time and the image sizes. With BOOT=1 it then boots
+# each image under qemu (TCG) BOOTS times over the same fixture disk (ext4
+# root by UUID holding a static busybox whose init prints a marker) and
+# prints the median time from qemu start to that marker.
 #
 #   bench/compare-dracut.sh            # needs root (apt-get install dracut-core)
-#   RUNS=9 bench/compare-dracut.sh
+#   RUNS=9 BOOT=1 bench/compare-dracut.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-5}
@@ -43,3 +45,37 @@ done | median > "$work/d.t"
 printf "%-10s %10s %12s\n" tool "median s" "image bytes"
 printf "%-10s %10s %12s\n" pkginitrd "$(cat "$work/p.t")" "$(stat -c %s "$work/pkginitrd.img")"
 printf "%-10s %10s %12s\n" dracut "$(cat "$work/d.t")" "$(stat -c %s "$work/dracut.img")"
+
+[ "${BOOT:-0}" = 1 ] || exit 0
+boots=${BOOTS:-3}
+vmlinuz=$(ls "$cache"/unpacked/linux-image-"$kver"_*/boot/vmlinuz-"$kver" | head -n1)
+mkdir -p "$work/fix/bin" "$work/fix/sbin" "$work/fix/dev" "$work/fix/proc" "$work/fix/sys" "$work/fix/run" "$work/fix/etc"
+# systemd-based initrds (dracut's) refuse to switch to a root without os-release.
+echo "ID=pkginitrd-bench" > "$work/fix/etc/os-release"
+(cd "$work" && apt-get download -q busybox-static >/dev/null 2>&1 && dpkg-deb -x busybox-static_*.deb bbx)
+cp "$work/bbx/bin/busybox" "$work/fix/bin/busybox"
+printf '#!/bin/busybox sh\n/bin/busybox echo BENCH-ROOT-REACHED\n/bin/busybox poweroff -f\n' > "$work/fix/sbin/init"
+chmod 755 "$work/fix/sbin/init"
+uuid=0b9e4c1a-51f3-4c8e-9d2b-5a6c7e8f9a0b
+truncate -s 64M "$work/root.img"
+mkfs.ext4 -q -F -U "$uuid" -d "$work/fix" "$work/root.img"
+# boottime IMAGE: seconds from qemu start until the root's init has printed
+# its marker and powered the guest off.
+boottime() {
+  local s e
+  s=$(date +%s.%N)
+  timeout 300 qemu-system-x86_64 -accel tcg -smp 2 -m 1024 -display none -serial stdio -monitor none -no-reboot \
+    -kernel "$vmlinuz" -initrd "$1" -append "console=ttyS0 panic=-1 root=UUID=$uuid rw" \
+    -drive file="$work/root.img",if=virtio,format=raw </dev/null >"$work/console.log" 2>&1 || true
+  e=$(date +%s.%N)
+  if ! grep -q BENCH-ROOT-REACHED "$work/console.log"; then
+    echo "$1: no marker; console:" >&2; tail -n 30 "$work/console.log" >&2; return 1
+  fi
+  echo "$e - $s" | bc
+}
+for img in pkginitrd dracut; do
+  for i in $(seq "$boots"); do boottime "$work/$img.img"; done | median > "$work/$img.boot"
+done
+printf "%-10s %16s\n" tool "median boot s"
+printf "%-10s %16s\n" pkginitrd "$(cat "$work/pkginitrd.boot")"
+printf "%-10s %16s\n" dracut "$(cat "$work/dracut.boot")"
