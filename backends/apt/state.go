@@ -5,12 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"github.com/pkginitrd/pkginitrd/internal/atomicfile"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/pkginitrd/pkginitrd/backends"
+	"github.com/pkginitrd/pkginitrd/internal/atomicfile"
 )
 
 // state is the private apt state for one (release, architecture, mirror,
