@@ -8,6 +8,7 @@ import (
 
 	"github.com/pkginitrd/pkginitrd/bootconf"
 	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
+	"github.com/pkginitrd/pkginitrd/stage0/live"
 	"github.com/pkginitrd/pkginitrd/stage0/mount"
 )
 
@@ -32,6 +33,9 @@ type bootSettings struct {
 	Fsck       map[string]string
 	FsckMode   string
 	FsckRepair string
+	// Live is the live/overlay root plan; LiveErr why root=live: is unusable.
+	Live    live.Plan
+	LiveErr error
 }
 
 // settings merges the command line over the image config: root=, when
@@ -62,6 +66,10 @@ func settings(c *cmdline.CmdLine, conf *bootconf.Config) (bootSettings, error) {
 			s.RootFlags = conf.Root.Flags
 		}
 	}
+	s.Live, s.LiveErr = live.Parse(c)
+	if s.Live.Mode == live.Overlay {
+		s.RootMode = "ro" // the lower layer
+	}
 	if s.RootFSType == "auto" {
 		s.RootFSType = ""
 	}
@@ -84,6 +92,9 @@ func plan(s bootSettings, c *cmdline.CmdLine) (steps []step, retryFrom int) {
 		steps = append(steps, loadStep{names: s.ForceLoad})
 	}
 	steps = append(steps, coldplugStep{})
+	if s.Live.Mode == live.Image {
+		return append(steps, livePlan(s, c)...), 0
+	}
 	steps = append(steps, waitRootStep{ref: s.Root, timeout: s.Timeout})
 	if c.HasBreak("pre-mount") {
 		steps = append(steps, breakStep{hook: "pre-mount"})
@@ -92,6 +103,9 @@ func plan(s bootSettings, c *cmdline.CmdLine) (steps []step, retryFrom int) {
 		steps = append(steps, fsckStep{mode: s.FsckMode, repair: s.FsckRepair})
 	}
 	steps = append(steps, mountRootStep{s: s})
+	if s.Live.Mode == live.Overlay {
+		steps = append(steps, overlayRootStep{plan: s.Live})
+	}
 	if breakBeforeSwitch(c) {
 		steps = append(steps, breakStep{hook: "pre-pivot"})
 	}

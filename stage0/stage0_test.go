@@ -541,11 +541,11 @@ func TestBootNoRoot(t *testing.T) {
 	if !strings.Contains(r.console, "no root device: root= is not on the kernel command line") {
 		t.Errorf("console lacks the missing-root explanation:\n%s", r.console)
 	}
-	f = &fakeSys{}
+	f = &fakeSys{expire: true}
 	f.onShell = func(int) { f.mu.Lock(); f.mounted = true; f.mu.Unlock() }
 	r = runBoot(t, f, "root=live:CDLABEL=Debian", &bootconf.Config{})
-	if !strings.Contains(r.console, "needs the live-image feature") {
-		t.Errorf("console lacks the live explanation:\n%s", r.console)
+	if !strings.Contains(r.console, "timed out waiting for the root device live:CDLABEL=Debian") {
+		t.Errorf("console lacks the missing live medium:\n%s", r.console)
 	}
 }
 

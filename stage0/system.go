@@ -6,6 +6,7 @@ import (
 
 	"github.com/pkginitrd/pkginitrd/stage0/device"
 	"github.com/pkginitrd/pkginitrd/stage0/fsck"
+	"github.com/pkginitrd/pkginitrd/stage0/live"
 	"github.com/pkginitrd/pkginitrd/stage0/mount"
 	"github.com/pkginitrd/pkginitrd/stage0/switchroot"
 	"github.com/pkginitrd/pkginitrd/stage0/uevent"
@@ -39,6 +40,8 @@ type System struct {
 	Environ func() []string
 	// After is time.After, replaceable so tests need not wait.
 	After func(d time.Duration) <-chan time.Time
+	// Live holds the side effects of live and overlay roots.
+	Live live.System
 }
 
 // EventSource is a stream of kernel uevents (*uevent.Conn).

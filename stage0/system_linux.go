@@ -10,6 +10,7 @@ import (
 	"github.com/pkginitrd/pkginitrd/stage0/console"
 	"github.com/pkginitrd/pkginitrd/stage0/device"
 	"github.com/pkginitrd/pkginitrd/stage0/fsck"
+	"github.com/pkginitrd/pkginitrd/stage0/live"
 	"github.com/pkginitrd/pkginitrd/stage0/modload"
 	"github.com/pkginitrd/pkginitrd/stage0/mount"
 	"github.com/pkginitrd/pkginitrd/stage0/reaper"
@@ -65,6 +66,7 @@ func LinuxSystem(sysRoot, devRoot string, r *reaper.Reaper) System {
 		},
 		Environ: os.Environ,
 		After:   time.After,
+		Live:    live.LinuxSystem(devRoot),
 	}
 }
 

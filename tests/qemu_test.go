@@ -29,7 +29,7 @@ type vm struct {
 }
 
 type vmConfig struct {
-	kernel, initrd string
+	kernel, initrd string // "": boot through the firmware instead
 	cmdline        string
 	disks          []string // raw images attached as virtio disks
 	extraArgs      []string // more qemu arguments (other disk buses, cdrom, ...)
@@ -45,8 +45,9 @@ func bootVM(t *testing.T, c vmConfig) *vm {
 	args := []string{
 		"-accel", "tcg", "-smp", "2", "-m", fmt.Sprint(c.memMiB),
 		"-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot",
-		"-kernel", c.kernel, "-initrd", c.initrd,
-		"-append", "console=ttyS0 panic=-1 " + c.cmdline,
+	}
+	if c.kernel != "" { // else the firmware boots from the disks (extraArgs)
+		args = append(args, "-kernel", c.kernel, "-initrd", c.initrd, "-append", "console=ttyS0 panic=-1 "+c.cmdline)
 	}
 	for _, d := range c.disks {
 		args = append(args, "-drive", "file="+d+",if=virtio,format=raw")
