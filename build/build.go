@@ -57,6 +57,8 @@ type Options struct {
 	Mtime         int64  // SOURCE_DATE_EPOCH or 0
 	Stage0        string // path of the static pkginitrd binary that becomes /init
 	ProcDir       string // host /proc for host-only detection ("" = /proc)
+	SysDir        string // host /sys for host-only detection ("" = /sys)
+	FirmwareDir   string // firmware searched for the modules' firmware= files ("" = /usr/lib/firmware)
 	Logger        *slog.Logger
 	// Backend overrides the configured package backend (tests).
 	Backend backends.Backend

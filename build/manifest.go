@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/pkginitrd/pkginitrd/backends"
@@ -25,7 +26,9 @@ type Manifest struct {
 	Compression   string            `json:"compression"`
 	Packages      []ManifestPackage `json:"packages"`
 	Modules       []ManifestModule  `json:"modules"`
-	Files         int               `json:"files"`
+	// Firmware lists the firmware files copied (paths under usr/lib/firmware).
+	Firmware []string `json:"firmware"`
+	Files    int      `json:"files"`
 	// BytesByOrigin sums regular-file sizes per origin (package, "modules", "stage0", …).
 	BytesByOrigin map[string]int64 `json:"bytes_by_origin"`
 	// Timings is informational (milliseconds per step) and not reproducible.
@@ -67,6 +70,9 @@ func newManifest(opts Options, k kernel, pkgs []backends.Package, set *modules.S
 		m.Files++
 		if e.Kind == fstree.File {
 			m.BytesByOrigin[e.Origin] += e.Size
+		}
+		if fw, ok := strings.CutPrefix(e.Path, "usr/lib/firmware/"); ok && e.Origin == modules.FirmwareOrigin {
+			m.Firmware = append(m.Firmware, fw)
 		}
 	}
 	for k, v := range timings {

@@ -19,7 +19,10 @@ and /etc/pkginitrd/conf.d/*.toml, then ./pkginitrd.toml and
 ./pkginitrd.conf.d/*.toml, then --config files; flags override all of them.
 
 By default the image is host-only: it carries the modules loaded on this
-machine (/proc/modules). --generic builds the image a distribution ships:
+machine (/proc/modules) and those its root device chain needs (filesystem,
+dm/md layers, the drivers of the disk and its parent devices, from
+/proc/self/mountinfo and /sys); --sysroot reads a recorded /proc and /sys
+instead. --generic builds the image a distribution ships:
 the documented generic module set, no host detection.
 
 The kernel is, in order: --kernel-package (the distribution's kernel package,
@@ -52,6 +55,9 @@ func runBuild(ctx context.Context, env Env, args []string) error {
 		offline  = fs.Bool("offline", false, "never use the network: build from the cache only")
 		manifest = fs.String("manifest", "", "also write a JSON manifest (packages, modules, sizes) to this path")
 		procDir  = fs.String("proc", "/proc", "host /proc for host-only module detection (a recorded copy works too)")
+		sysDir   = fs.String("sys", "/sys", "host /sys for host-only detection of the root device chain (a recorded copy works too)")
+		fwDir    = fs.String("firmware-dir", "/usr/lib/firmware", "where the firmware files the image's modules name are taken from (missing files are warnings)")
+		sysroot  = fs.String("sysroot", "", "read host-only detection from DIR/proc and DIR/sys (a recorded system); --proc and --sys override")
 		verbose  = fs.Bool("verbose", false, "log every step")
 		quiet    = fs.Bool("quiet", false, "log errors only")
 		includes stringList
@@ -68,6 +74,7 @@ func runBuild(ctx context.Context, env Env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	*procDir, *sysDir = hostDirs(fs, *sysroot, *procDir, *sysDir)
 	if fs.NArg() > 0 {
 		fmt.Fprintf(env.Stderr, "pkginitrd build: unexpected argument %q (see --help)\n", fs.Arg(0))
 		return errUsage
@@ -102,6 +109,8 @@ func runBuild(ctx context.Context, env Env, args []string) error {
 		Offline:       *offline,
 		Stage0:        env.Executable,
 		ProcDir:       *procDir,
+		SysDir:        *sysDir,
+		FirmwareDir:   *fwDir,
 		Logger:        newLogger(env.Stderr, *verbose, *quiet),
 	}
 	if opts.CacheDir == "" {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -115,14 +116,28 @@ func TestModulesExplains(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "dependency of virtio") {
 		t.Errorf("modules --why virtio_ring = %d %q %q, want a dependency chain", code, out, stderr)
 	}
-	// Host-only from a recorded /proc: only what was loaded, plus its dependencies.
-	proc := t.TempDir()
+	// Host-only from a recorded /proc: only what was loaded, plus its
+	// dependencies and the root filesystem's module (the root device chain
+	// is tested on recorded guests in tests/hostonly_test.go).
+	sysroot := t.TempDir()
+	proc := filepath.Join(sysroot, "proc")
+	if err := os.MkdirAll(filepath.Join(proc, "self"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(proc, "modules"), []byte("virtio_blk 20480 2 - Live 0x0000000000000000\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(proc, "self", "mountinfo"), []byte("1 0 0:20 / / rw - squashfs rootfs ro\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	code, out, stderr = runCLI(t, "modules", "--proc", proc, "--modules-dir", moddir, "--cache-dir", cache)
-	if code != 0 || !strings.Contains(out, "virtio_blk") || !strings.Contains(out, "virtio_ring") || strings.Contains(out, "btrfs") {
-		t.Errorf("modules --proc (virtio_blk loaded) = %d %q %q", code, out, stderr)
+	if code != 0 || !strings.Contains(out, "virtio_blk") || !strings.Contains(out, "virtio_ring") || strings.Contains(out, "btrfs") ||
+		!regexp.MustCompile(`(?m)^squashfs\s+\d+\s+root filesystem squashfs$`).MatchString(out) {
+		t.Errorf("modules --proc (virtio_blk loaded, squashfs root) = %d %q %q", code, out, stderr)
+	}
+	code, out, stderr = runCLI(t, "modules", "--sysroot", sysroot, "--modules-dir", moddir, "--cache-dir", cache, "--why", "virtio_ring")
+	if code != 0 || !strings.Contains(out, "← dependency of virtio_blk\n    ← loaded on host") {
+		t.Errorf("modules --sysroot --why virtio_ring = %d %q %q, want the chain back to the host", code, out, stderr)
 	}
 	code, _, stderr = runCLI(t, "modules", "--proc", t.TempDir(), "--modules-dir", moddir, "--cache-dir", cache)
 	if code != 1 || !strings.Contains(stderr, "--generic") {

@@ -38,6 +38,29 @@ type Selection struct {
 	// ForceLoad names modules that stage0 loads at boot whatever devices it
 	// finds; they are included like Include names.
 	ForceLoad []string
+	// Wants are modules a detector (host-only detection) found the image
+	// needs, each with its own reason; they are included like Include names.
+	Wants []Want
+}
+
+// Missing says what a Want that resolves to nothing is.
+type Missing uint8
+
+const (
+	MissingError  Missing = iota // an error naming the Want and its reason
+	MissingWarn                  // a warning (e.g. a module loaded on a host running another kernel)
+	MissingIgnore                // a debug message (e.g. a device modalias no module matches)
+)
+
+// Want is one module an image needs, found by a detector rather than
+// written by a user.
+type Want struct {
+	// Name is a module name or an alias (a device modalias, "fs-ext4",
+	// "md-raid1"), resolved as modprobe does: the module of that name, else
+	// every module with a matching alias, else a builtin.
+	Name      string
+	Reason    string // "loaded on host", "root device chain (vda2 ← vda ← virtio1 ← virtio_blk)", …
+	IfMissing Missing
 }
 
 // Module is one loadable module of a Set.
@@ -193,6 +216,9 @@ func Resolve(ctx context.Context, t *Tree, sel Selection) (*Set, error) {
 		blocked:  map[string]string{},
 	}
 	r.roots(include, sel.ForceLoad)
+	if err := r.wants(ctx, sel.Wants); err != nil {
+		return nil, err
+	}
 	if err := r.closure(ctx); err != nil {
 		return nil, err
 	}
@@ -280,6 +306,40 @@ func (r *resolver) roots(include []rule, forceLoad []string) {
 			r.errs = append(r.errs, fmt.Errorf("force-load %s: no module or builtin of that name in %s: %w", s, t.Dir, fs.ErrNotExist))
 		}
 	}
+}
+
+// wants queues the modules the Wants resolve to.
+func (r *resolver) wants(ctx context.Context, wants []Want) error {
+	for _, w := range wants {
+		name := strings.TrimSpace(w.Name)
+		if name == "" {
+			r.errs = append(r.errs, fmt.Errorf("module wanted (%s): empty name", w.Reason))
+			continue
+		}
+		mods, builtin, err := r.t.lookup(ctx, name)
+		if err != nil {
+			return err
+		}
+		for _, m := range mods {
+			r.queue = append(r.queue, item{m, w.Reason, explicit})
+		}
+		switch {
+		case len(mods) > 0:
+		case builtin:
+			n := kmod.NormalizeAlias(name)
+			if !r.t.builtin[n] {
+				n = "alias " + n
+			}
+			r.addBuiltin(n, w.Reason)
+		case w.IfMissing == MissingWarn:
+			r.log.Warn("no module or builtin of that name in the kernel's tree, skipped", "name", name, "reason", w.Reason, "dir", r.t.Dir)
+		case w.IfMissing == MissingIgnore:
+			r.log.Debug("no module matches, skipped", "name", name, "reason", w.Reason)
+		default:
+			r.errs = append(r.errs, fmt.Errorf("%s: no module, alias or builtin %s in %s: %w", w.Reason, name, r.t.Dir, fs.ErrNotExist))
+		}
+	}
+	return nil
 }
 
 // closure processes the queue in waves; each wave's metadata is read in
