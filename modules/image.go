@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/pkginitrd/pkginitrd/internal/atomicfile"
+
 	"github.com/pkginitrd/pkginitrd/fstree"
 	"github.com/pkginitrd/pkginitrd/kmod"
 )
@@ -145,25 +147,22 @@ func decompressTo(r io.Reader, file string) (int64, error) {
 		return 0, err
 	}
 	defer zr.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(file), ".tmp-*.ko")
-	if err != nil {
+	cr := &countingReader{r: zr}
+	if err := atomicfile.Write(file, cr, 0o644); err != nil {
 		return 0, err
 	}
-	n, err := io.Copy(tmp, zr)
-	if err2 := tmp.Close(); err == nil {
-		err = err2
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), file)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return 0, err
-	}
-	return n, nil
+	return cr.n, nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 type indexFile struct {

@@ -190,7 +190,7 @@ func (c *CmdLine) apply(p Param) {
 	case "rd.break":
 		if !p.HasValue {
 			c.Break = append(c.Break, "pre-pivot")
-		} else if b, ok := parseBool(p); ok {
+		} else if b, ok := p.Bool(); ok {
 			if b {
 				c.Break = append(c.Break, "pre-pivot")
 			}
@@ -308,7 +308,7 @@ func (c *CmdLine) initArgs(initAt int) []string {
 }
 
 func (c *CmdLine) boolParam(p Param, def bool) bool {
-	b, ok := parseBool(p)
+	b, ok := p.Bool()
 	if !ok {
 		c.warnf("%s=%s: not a boolean, using %v", p.Key, p.Value, def)
 		return def
@@ -321,7 +321,7 @@ func (c *CmdLine) boolLast(keys ...string) bool {
 	for i := len(c.Params) - 1; i >= 0; i-- {
 		for _, k := range keys {
 			if c.Params[i].Key == k {
-				b, _ := parseBool(c.Params[i])
+				b, _ := c.Params[i].Bool()
 				return b
 			}
 		}
@@ -333,9 +333,9 @@ func (c *CmdLine) warnf(format string, args ...any) {
 	c.Warnings = append(c.Warnings, fmt.Sprintf(format, args...))
 }
 
-// parseBool reads dracut-style booleans: bare key and 1/yes/y/true/on are
-// true, 0/no/n/false/off false.
-func parseBool(p Param) (value, ok bool) {
+// Bool reads a dracut-style boolean: a bare key and 1/yes/y/true/on are
+// true, 0/no/n/false/off false; ok is false for anything else.
+func (p Param) Bool() (value, ok bool) {
 	if !p.HasValue {
 		return true, true
 	}

@@ -126,7 +126,7 @@ func Parse(c *cmdline.CmdLine) (Plan, error) {
 func liveImage(c *cmdline.CmdLine) bool {
 	for i := len(c.Params) - 1; i >= 0; i-- {
 		if k := c.Params[i].Key; k == "rd.live.image" || k == "liveimg" {
-			b, ok := parseBool(c.Params[i])
+			b, ok := c.Params[i].Bool()
 			return ok && b
 		}
 	}
@@ -169,7 +169,7 @@ func (p *Plan) apply(f cmdline.Param) {
 			p.warnf("rd.live.squashimg=%s: empty file name; using %s", f.Value, p.SquashImg)
 		}
 	case "rd.live.ram":
-		b, ok := parseBool(f)
+		b, ok := f.Bool()
 		if !ok {
 			p.warnf("rd.live.ram=%s: not a boolean; ignored", f.Value)
 		}
@@ -201,7 +201,7 @@ func (p *Plan) apply(f cmdline.Param) {
 // asks for a tmpfs upper, "none" for none, anything else names a device.
 func (p *Plan) overlay(f cmdline.Param) {
 	v := f.Value
-	b, isBool := parseBool(f)
+	b, isBool := f.Bool()
 	switch {
 	case isBool && !b, v == "none":
 		if p.Mode == Overlay {
@@ -289,19 +289,4 @@ func cutPrefixFold(s, prefix string) (string, bool) {
 		return s[len(prefix):], true
 	}
 	return s, false
-}
-
-// parseBool reads dracut booleans: bare key and 1/yes/y/true/on are true,
-// 0/no/n/false/off false.
-func parseBool(p cmdline.Param) (value, ok bool) {
-	if !p.HasValue {
-		return true, true
-	}
-	switch strings.ToLower(p.Value) {
-	case "1", "yes", "y", "true", "on":
-		return true, true
-	case "0", "no", "n", "false", "off":
-		return false, true
-	}
-	return false, false
 }
