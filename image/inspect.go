@@ -230,22 +230,39 @@ func readCompressed(ctx context.Context, r io.ReaderAt, size int64, head []byte,
 		}
 
 	case "bzip2", "lzma":
-		end, err := trimZeros(r, seg.Offset, size)
-		if err != nil {
-			return err
-		}
-		seg.Size = end - seg.Offset
-		var zr io.Reader = bzip2.NewReader(io.NewSectionReader(r, seg.Offset, seg.Size))
+		// Neither format says where its stream ends, and trimming the image's
+		// trailing NULs could cut a stream whose last bytes are zero. So the
+		// decoder gets everything up to the end of the image, and a decoder
+		// error after at least one complete archive (the NUL padding read as
+		// another stream) counts as the end.
+		seg.Size = size - seg.Offset
+		var zr io.Reader = bzip2.NewReader(bufio.NewReader(rest))
 		if seg.Compression == "lzma" {
-			if zr, err = lzma.NewReader(bufio.NewReader(io.NewSectionReader(r, seg.Offset, seg.Size))); err != nil {
+			var err error
+			if zr, err = lzma.NewReader(bufio.NewReader(rest)); err != nil {
 				return err
 			}
 		}
-		if err := readStream(ctx, zr, seg, visit); err != nil {
+		if err := readStream(ctx, &lastStream{r: zr, seg: seg}, seg, visit); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// lastStream turns a decoder error into the end of the stream once a whole
+// archive has been read from it (see the bzip2/lzma case of readCompressed).
+type lastStream struct {
+	r   io.Reader
+	seg *Segment
+}
+
+func (l *lastStream) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	if err != nil && err != io.EOF && l.seg.Archives > 0 {
+		return n, io.EOF
+	}
+	return n, err
 }
 
 // readStream reads the cpio archives of a decompressed stream: archives
@@ -428,23 +445,4 @@ func lz4LegacyLength(r io.ReaderAt) (int64, error) {
 		}
 		off = end
 	}
-}
-
-// trimZeros returns the end of the image once trailing NULs are dropped.
-func trimZeros(r io.ReaderAt, start, size int64) (int64, error) {
-	buf := make([]byte, 64<<10)
-	end := size
-	for end > start {
-		n := min(int64(len(buf)), end-start)
-		if _, err := r.ReadAt(buf[:n], end-n); err != nil && err != io.EOF {
-			return 0, fmt.Errorf("read image at offset %d: %w", end-n, err)
-		}
-		for i := n - 1; i >= 0; i-- {
-			if buf[i] != 0 {
-				return end - n + i + 1, nil
-			}
-		}
-		end -= n
-	}
-	return end, nil
 }

@@ -3,6 +3,7 @@ package image
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -227,5 +228,27 @@ func TestInspectEmptyAndPadding(t *testing.T) {
 		if err != nil || len(segs) != 0 {
 			t.Errorf("Inspect(%d NULs) = %v, %v; want no segments", len(img), summary(segs), err)
 		}
+	}
+}
+
+// TestInspectLastOnlyEndingInZero covers a bzip2/lzma stream whose own last
+// byte is 0 followed by NUL padding: the padding must not be mistaken for
+// (or trimmed together with) the end of the stream.
+func TestInspectLastOnlyEndingInZero(t *testing.T) {
+	for _, c := range []struct{ name, tool string }{{"bzip2", "bzip2"}, {"lzma", "lzma"}} {
+		t.Run(c.name, func(t *testing.T) {
+			var z []byte
+			var names []string
+			for i := 0; i < 4000 && (len(z) == 0 || z[len(z)-1] != 0); i++ {
+				arc := writeOurArchive(t, cpio.Header{Name: "f", Mode: cpio.TypeReg | 0o644, Nlink: 1, Size: int64(len(fmt.Sprint(i)))}, fmt.Sprint(i))
+				z = run(t, "", arc, c.tool, "-c")
+				names = []string{"f"}
+			}
+			if z[len(z)-1] != 0 {
+				t.Fatalf("no %s stream ending in a zero byte found", c.name)
+			}
+			img := append(append([]byte{}, z...), make([]byte, 100)...)
+			checkSegments(t, inspect(t, img), []wantSeg{{0, c.name, 1, names}})
+		})
 	}
 }
