@@ -3,11 +3,9 @@ package cli
 import (
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 
 	"github.com/pkginitrd/pkginitrd/build"
-	confd "github.com/pkginitrd/pkginitrd/conf.d"
 )
 
 const buildHelp = `
@@ -41,48 +39,40 @@ Examples:
 
 func runBuild(ctx context.Context, env Env, args []string) error {
 	fs := newFlagSet(env, "build", "[flags]", buildHelp)
+	var sel selection
+	sel.register(fs)
 	var (
-		kver     = fs.String("kernel-version", "", "kernel version to build for (default: from --kernel-package, --modules-dir, or the newest under /usr/lib/modules)")
-		modDir   = fs.String("modules-dir", "", "module tree of the kernel (default /usr/lib/modules/KVER)")
-		kpkg     = fs.String("kernel-package", "", "take modules (and vmlinuz) from this distribution kernel package, e.g. linux-image-amd64")
-		generic  = fs.Bool("generic", false, "build a generic image (documented module set, no host detection)")
 		output   = fs.String("output", "initrd.img", "path of the image to write")
 		comp     = fs.String("compression", "", "zstd, gzip, lz4, xz or none (default from config: zstd)")
 		distro   = fs.String("distribution", "", "distribution to take packages from (default from config: debian)")
 		release  = fs.String("release", "", "distribution release, e.g. bookworm or trixie (default from config)")
 		mirror   = fs.String("mirror", "", "package mirror URL (default from config)")
-		cacheDir = fs.String("cache-dir", "", "cache for package metadata, archives and unpacked trees (default /var/cache/pkginitrd as root, else ~/.cache/pkginitrd)")
 		offline  = fs.Bool("offline", false, "never use the network: build from the cache only")
 		manifest = fs.String("manifest", "", "also write a JSON manifest (packages, modules, sizes) to this path")
-		procDir  = fs.String("proc", "/proc", "host /proc for host-only module detection (a recorded copy works too)")
-		sysDir   = fs.String("sys", "/sys", "host /sys for host-only detection of the root device chain (a recorded copy works too)")
 		fwDir    = fs.String("firmware-dir", "/usr/lib/firmware", "where the firmware files the image's modules name are taken from (missing files are warnings)")
-		sysroot  = fs.String("sysroot", "", "read host-only detection from DIR/proc and DIR/sys (a recorded system); --proc and --sys override")
 		verbose  = fs.Bool("verbose", false, "log every step")
 		quiet    = fs.Bool("quiet", false, "log errors only")
 		includes stringList
 		packages stringList
-		configs  stringList
 		features stringList
 	)
 	fs.StringVar(output, "o", "initrd.img", "shorthand for --output")
 	fs.BoolVar(verbose, "v", false, "shorthand for --verbose")
 	fs.Var(&includes, "include", "SRC:DEST: copy a host file or directory into the image (repeatable)")
 	fs.Var(&packages, "package", "extra distribution package to install into the image (repeatable)")
-	fs.Var(&configs, "config", "extra TOML configuration file, read last (repeatable)")
 	fs.Var(&features, "feature", "enable an optional stage0 feature defined by the configuration (repeatable)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	*procDir, *sysDir = hostDirs(fs, *sysroot, *procDir, *sysDir)
 	if fs.NArg() > 0 {
 		fmt.Fprintf(env.Stderr, "pkginitrd build: unexpected argument %q (see --help)\n", fs.Arg(0))
 		return errUsage
 	}
-	cfg, _, err := confd.Load(confd.Sources{SystemDir: "/etc/pkginitrd", WorkDir: ".", Files: configs})
+	opts, err := sel.options(env, fs)
 	if err != nil {
 		return err
 	}
+	cfg := opts.Config
 	if *comp != "" {
 		cfg.Compression = *comp
 	}
@@ -96,29 +86,13 @@ func runBuild(ctx context.Context, env Env, args []string) error {
 		cfg.Mirror = *mirror
 	}
 	cfg.Features = append(cfg.Features, features...)
-	opts := build.Options{
-		Config:        cfg,
-		KernelVersion: *kver,
-		ModulesDir:    *modDir,
-		KernelPackage: *kpkg,
-		Generic:       *generic,
-		Output:        *output,
-		Manifest:      *manifest,
-		Packages:      packages,
-		CacheDir:      *cacheDir,
-		Offline:       *offline,
-		Stage0:        env.Executable,
-		ProcDir:       *procDir,
-		SysDir:        *sysDir,
-		FirmwareDir:   *fwDir,
-		Logger:        newLogger(env.Stderr, *verbose, *quiet),
-	}
-	if opts.CacheDir == "" {
-		opts.CacheDir = defaultCacheDir(env.Getenv)
-	}
-	if err := os.MkdirAll(opts.CacheDir, 0o755); err != nil {
-		return fmt.Errorf("--cache-dir: %w", err)
-	}
+	opts.Output = *output
+	opts.Manifest = *manifest
+	opts.Packages = packages
+	opts.Offline = *offline
+	opts.Stage0 = env.Executable
+	opts.FirmwareDir = *fwDir
+	opts.Logger = newLogger(env.Stderr, *verbose, *quiet)
 	if s := env.Getenv("SOURCE_DATE_EPOCH"); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 0 {

@@ -2,15 +2,11 @@ package cli
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/pkginitrd/pkginitrd/build"
-	confd "github.com/pkginitrd/pkginitrd/conf.d"
 	"github.com/pkginitrd/pkginitrd/kmod"
 	"github.com/pkginitrd/pkginitrd/modules"
 )
@@ -23,35 +19,17 @@ root filesystem, include rule, dependency or softdep of another module,
 force-load), and the builtin modules the rules named. --why NAME prints the
 chains that bring one module in, back to what asked for it. The selection
 flags mean what they mean for build.`)
-	var (
-		kver     = fs.String("kernel-version", "", "kernel version (default: the newest under /usr/lib/modules, or --modules-dir's)")
-		modDir   = fs.String("modules-dir", "", "module tree of the kernel (default /usr/lib/modules/KVER)")
-		kpkg     = fs.String("kernel-package", "", "take the modules from this distribution kernel package")
-		generic  = fs.Bool("generic", false, "the generic set instead of the host's modules")
-		procDir  = fs.String("proc", "/proc", "host /proc for host-only detection (a recorded copy works too)")
-		sysDir   = fs.String("sys", "/sys", "host /sys for host-only detection of the root device chain")
-		sysroot  = fs.String("sysroot", "", "read host-only detection from DIR/proc and DIR/sys (a recorded system); --proc and --sys override")
-		why      = fs.String("why", "", "explain only why this module is in the set")
-		cacheDir = fs.String("cache-dir", "", "pkginitrd cache directory (as for build)")
-		configs  stringList
-	)
-	fs.Var(&configs, "config", "extra TOML configuration file, read last (repeatable)")
+	var sel selection
+	sel.register(fs)
+	why := fs.String("why", "", "explain only why this module is in the set")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	*procDir, *sysDir = hostDirs(fs, *sysroot, *procDir, *sysDir)
-	cfg, _, err := confd.Load(confd.Sources{SystemDir: "/etc/pkginitrd", WorkDir: ".", Files: configs})
+	opts, err := sel.options(env, fs)
 	if err != nil {
 		return err
 	}
-	opts := build.Options{Config: cfg, KernelVersion: *kver, ModulesDir: *modDir, KernelPackage: *kpkg,
-		Generic: *generic, ProcDir: *procDir, SysDir: *sysDir, CacheDir: *cacheDir, Logger: newLogger(env.Stderr, false, false)}
-	if opts.CacheDir == "" {
-		opts.CacheDir = defaultCacheDir(env.Getenv)
-	}
-	if err := os.MkdirAll(opts.CacheDir, 0o755); err != nil {
-		return fmt.Errorf("--cache-dir: %w", err)
-	}
+	opts.Logger = newLogger(env.Stderr, false, false)
 	set, version, err := build.Modules(ctx, opts)
 	if err != nil {
 		return err
@@ -77,21 +55,6 @@ flags mean what they mean for build.`)
 	w.Flush()
 	fmt.Fprintf(env.Stdout, "kernel %s: %d modules, %d bytes; %d builtin; %d firmware files named\n", version, len(set.Modules), total, len(set.Builtins), len(set.Firmware))
 	return nil
-}
-
-// hostDirs returns the /proc and /sys to detect from: --proc and --sys when
-// given, else sysroot/proc and sysroot/sys when --sysroot is, else the
-// flags' defaults.
-func hostDirs(fs *flag.FlagSet, sysroot, proc, sys string) (string, string) {
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if sysroot != "" && !set["proc"] {
-		proc = filepath.Join(sysroot, "proc")
-	}
-	if sysroot != "" && !set["sys"] {
-		sys = filepath.Join(sysroot, "sys")
-	}
-	return proc, sys
 }
 
 // whyChains explains why module name is in set: its size and path, then
