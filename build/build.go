@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -111,6 +112,8 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		log.Debug("step done", "step", name, "took", time.Since(t0).Round(time.Millisecond))
 	}
 
+	features := enabledFeatures(opts, distro)
+
 	// Kernel: where its modules come from.
 	t0 := time.Now()
 	kern, err := locateKernel(ctx, opts, distro, be, log)
@@ -122,7 +125,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	// Packages.
 	t0 = time.Now()
 	req := backends.Request{
-		Packages: packageSet(opts, distro),
+		Packages: packageSet(opts, distro, features),
 		Exclude:  distro.ExcludePackages,
 		Release:  distro.Release,
 		Mirror:   distro.Mirror,
@@ -178,7 +181,13 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		ForceLoad:     opts.Config.Modules.ForceLoad,
 		Shell:         distro.Shell,
 		Fsck:          presentFsck(tree, distro.Fsck),
-		Features:      opts.Config.Features,
+		Features:      features,
+	}
+	if !opts.Generic {
+		if bc.Root, err = hostRoot(opts.ProcDir, opts.SysDir); err != nil {
+			return nil, err
+		}
+		log.Info("host root", "device", bc.Root.Device, "fstype", bc.Root.FSType, "flags", bc.Root.Flags)
 	}
 	b, err := bootconf.Marshal(bc)
 	if err != nil {
@@ -226,7 +235,21 @@ func newBackend(d confd.Distribution, log *slog.Logger) (backends.Backend, error
 	return nil, fmt.Errorf("backend %q is not supported (supported: apt)", d.Backend)
 }
 
-func packageSet(opts Options, d confd.Distribution) []string {
+// enabledFeatures is the configured features plus, for --generic images,
+// the generic ones the distribution defines.
+func enabledFeatures(opts Options, d confd.Distribution) []string {
+	out := append([]string(nil), opts.Config.Features...)
+	if opts.Generic {
+		for _, f := range opts.Config.GenericFeatures {
+			if _, ok := d.Features[f]; ok && !slices.Contains(out, f) {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
+func packageSet(opts Options, d confd.Distribution, features []string) []string {
 	seen := map[string]bool{}
 	var out []string
 	add := func(names ...string) {
@@ -238,7 +261,7 @@ func packageSet(opts Options, d confd.Distribution) []string {
 		}
 	}
 	add(d.Packages...)
-	for _, f := range opts.Config.Features {
+	for _, f := range features {
 		add(d.Features[f].Packages...)
 	}
 	add(opts.Config.Packages...)

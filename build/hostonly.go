@@ -3,9 +3,13 @@ package build
 import (
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 
+	"github.com/pkginitrd/pkginitrd/bootconf"
 	"github.com/pkginitrd/pkginitrd/hostinfo"
 	"github.com/pkginitrd/pkginitrd/modules"
+	"github.com/pkginitrd/pkginitrd/stage0/blkid"
 )
 
 // hostWants detects the host-only module set from procDir and sysDir (""
@@ -41,4 +45,45 @@ func hostWants(procDir, sysDir string, log *slog.Logger) ([]modules.Want, error)
 		wants = append(wants, w)
 	}
 	return wants, nil
+}
+
+// hostRoot is the root a host-only image mounts when the kernel command line
+// has no root=: the host's root filesystem as mounted now. On a live host
+// (procDir and sysDir are the real ones) the device is probed and named by
+// UUID=, which survives disk renumbering; from a recorded system it is the
+// recorded mount source (probing a /dev path here would read this machine's
+// disk). Roots with no block device (nfs, overlay, tmpfs) give no default.
+func hostRoot(procDir, sysDir string) (bootconf.Root, error) {
+	live := (procDir == "" || procDir == "/proc") && (sysDir == "" || sysDir == "/sys")
+	if procDir == "" {
+		procDir = "/proc"
+	}
+	if sysDir == "" {
+		sysDir = "/sys"
+	}
+	h, err := hostinfo.Detect(procDir, sysDir)
+	if err != nil {
+		return bootconf.Root{}, err
+	}
+	return rootFromMount(h.Root, live), nil
+}
+
+func rootFromMount(m hostinfo.Mount, probe bool) bootconf.Root {
+	if !strings.HasPrefix(m.Source, "/dev/") {
+		return bootconf.Root{}
+	}
+	r := bootconf.Root{Device: m.Source, FSType: m.FSType}
+	if m.FSType == "btrfs" && m.Root != "" && m.Root != "/" {
+		r.Flags = "subvol=" + m.Root
+	}
+	if probe {
+		if f, err := os.Open(m.Source); err == nil {
+			info, err := blkid.Probe(f)
+			f.Close()
+			if err == nil && info.UUID != "" {
+				r.Device = "UUID=" + info.UUID
+			}
+		}
+	}
+	return r
 }

@@ -30,8 +30,11 @@ type Config struct {
 	Arch         string   `toml:"arch"`
 	Compression  string   `toml:"compression"`
 	Features     []string `toml:"features"`
-	Packages     []string `toml:"packages,omitempty"` // extra packages for every distribution
-	Modules      Modules  `toml:"modules"`
+	// GenericFeatures are added to Features for --generic images (those
+	// the distribution defines).
+	GenericFeatures []string `toml:"generic_features"`
+	Packages        []string `toml:"packages,omitempty"` // extra packages for every distribution
+	Modules         Modules  `toml:"modules"`
 
 	Distributions map[string]Distribution `toml:"distributions"`
 }

@@ -51,6 +51,7 @@ type boot struct {
 	devs    []device.Device
 	root    *device.Device
 	waiting cmdline.DeviceRef
+	lvmSeen map[string]bool // LVM physical volumes activation ran for (storage.go)
 }
 
 func newBoot(sys System, log *slog.Logger, report func(string), cmd *cmdline.CmdLine, conf *bootconf.Config, set bootSettings, loader *modload.Loader) *boot {
@@ -262,6 +263,12 @@ func (b *boot) waitRoot(ctx context.Context, ref cmdline.DeviceRef, timeout time
 		if err != nil {
 			return err
 		}
+		if more, err := b.activate(ctx, devs, &ref, d); err != nil {
+			return err
+		} else if more {
+			b.waiting = ref
+			continue // LUKS/LVM made new devices: scan again
+		}
 		if d != nil {
 			if m := device.Find(devs, ref); len(m) > 1 {
 				b.log.Warn("several devices match the root; using the first", "root", ref.String(), "using", d.Node, "matches", len(m))
@@ -281,7 +288,7 @@ func (b *boot) waitRoot(ctx context.Context, ref cmdline.DeviceRef, timeout time
 		case <-b.wake:
 		case <-poll:
 		case <-deadline:
-			return fmt.Errorf("%w %s after %s", ErrRootTimeout, ref, timeout)
+			return fmt.Errorf("%w %s after %s%s", ErrRootTimeout, ref, timeout, b.storageHint(devs))
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -303,6 +310,9 @@ func (b *boot) rootType(s bootSettings) (string, error) {
 	}
 	switch d.Info.Type {
 	case "crypto_LUKS":
+		if b.conf.HasFeature("luks") {
+			return "", fmt.Errorf("%s is a LUKS container and LUKS unlocking is off (rd.luks=0): root= must name the opened mapping", d.Node)
+		}
 		return "", fmt.Errorf("%s is a LUKS container: unlocking it needs the luks feature (rd.luks.uuid=%s), which this image does not have", d.Node, d.Info.UUID)
 	case "LVM2_member":
 		return "", fmt.Errorf("%s is an LVM physical volume: root= must name a logical volume, and activating it needs the lvm feature", d.Node)

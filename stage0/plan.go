@@ -8,6 +8,7 @@ import (
 
 	"github.com/pkginitrd/pkginitrd/bootconf"
 	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
+	"github.com/pkginitrd/pkginitrd/stage0/dm"
 	"github.com/pkginitrd/pkginitrd/stage0/live"
 	"github.com/pkginitrd/pkginitrd/stage0/mount"
 )
@@ -36,6 +37,10 @@ type bootSettings struct {
 	// Live is the live/overlay root plan; LiveErr why root=live: is unusable.
 	Live    live.Plan
 	LiveErr error
+	// DM is what to unlock and activate (rd.luks*, rd.lvm*, limited to
+	// the image's features); DMWarnings the options it ignored.
+	DM         dm.Config
+	DMWarnings []string
 }
 
 // settings merges the command line over the image config: root=, when
@@ -67,6 +72,7 @@ func settings(c *cmdline.CmdLine, conf *bootconf.Config) (bootSettings, error) {
 		}
 	}
 	s.Live, s.LiveErr = live.Parse(c)
+	s.DM, s.DMWarnings = storageSettings(c, conf.HasFeature)
 	if s.Live.Mode == live.Overlay {
 		s.RootMode = "ro" // the lower layer
 	}
@@ -92,6 +98,9 @@ func plan(s bootSettings, c *cmdline.CmdLine) (steps []step, retryFrom int) {
 		steps = append(steps, loadStep{names: s.ForceLoad})
 	}
 	steps = append(steps, coldplugStep{})
+	if s.DM.LUKS || s.DM.LVM || len(s.DMWarnings) > 0 {
+		steps = append(steps, storageStep{conf: s.DM, warnings: s.DMWarnings})
+	}
 	if s.Live.Mode == live.Image {
 		return append(steps, livePlan(s, c)...), 0
 	}

@@ -12,6 +12,10 @@
 //   - waits (rd.timeout=, default 30 s) for the root device named by root=
 //     (or the image's default), probing signatures itself, and creates
 //     /dev/disk/by-{uuid,label,partuuid,partlabel} links;
+//   - with the luks and lvm features (--generic images have both), opens
+//     the LUKS containers and activates the LVM volume groups the root is
+//     on, with the packaged cryptsetup and lvm (passphrase typed at the
+//     console, or rd.luks.key=); see package dm and storage.go;
 //   - checks the root with the image's fsck for its type, mounts it on
 //     /sysroot (rootfstype=, rootflags=, ro unless rw);
 //   - switches root like util-linux switch_root and execs init= or

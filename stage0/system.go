@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/pkginitrd/pkginitrd/stage0/device"
+	"github.com/pkginitrd/pkginitrd/stage0/dm"
 	"github.com/pkginitrd/pkginitrd/stage0/fsck"
 	"github.com/pkginitrd/pkginitrd/stage0/live"
 	"github.com/pkginitrd/pkginitrd/stage0/mount"
@@ -42,6 +43,8 @@ type System struct {
 	After func(d time.Duration) <-chan time.Time
 	// Live holds the side effects of live and overlay roots.
 	Live live.System
+	// DM holds the side effects of LUKS and LVM activation.
+	DM dm.System
 }
 
 // EventSource is a stream of kernel uevents (*uevent.Conn).

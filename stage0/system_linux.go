@@ -9,6 +9,7 @@ import (
 
 	"github.com/pkginitrd/pkginitrd/stage0/console"
 	"github.com/pkginitrd/pkginitrd/stage0/device"
+	"github.com/pkginitrd/pkginitrd/stage0/dm"
 	"github.com/pkginitrd/pkginitrd/stage0/fsck"
 	"github.com/pkginitrd/pkginitrd/stage0/live"
 	"github.com/pkginitrd/pkginitrd/stage0/modload"
@@ -67,6 +68,7 @@ func LinuxSystem(sysRoot, devRoot string, r *reaper.Reaper) System {
 		Environ: os.Environ,
 		After:   time.After,
 		Live:    live.LinuxSystem(devRoot),
+		DM:      dm.LinuxSystem(sysRoot, devRoot, func() string { return console.TTY(sysRoot, devRoot) }, r.Do),
 	}
 }
 

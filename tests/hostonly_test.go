@@ -128,7 +128,10 @@ func TestHostOnlyBoot(t *testing.T) {
 	kernel, initrd := buildImage(t, e, "--sysroot", sysroot)
 	_, generic := buildImage(t, e, "--generic")
 	waitQemuIdle(t)
-	v := bootVM(t, bootConfig(kernel, initrd, disk, "", b))
+	// No root= on the command line: a host-only image carries the host's root.
+	c := bootConfig(kernel, initrd, disk, "", b)
+	c.cmdline = ""
+	v := bootVM(t, c)
 	got := expectRoot(t, v)
 	if f := strings.Fields(got["root"]); len(f) != 3 || f[0] != "/dev/vda1" || f[1] != "ext4" {
 		t.Errorf("host-only boot: root mount = %q, want /dev/vda1 ext4", got["root"])

@@ -1,0 +1,66 @@
+package dm
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Mapping is an active device-mapper device as sysfs shows it.
+type Mapping struct {
+	Kernel string // "dm-0"
+	Name   string // dm/name
+	UUID   string // dm/uuid: "CRYPT-LUKS2-…", "LVM-…"
+}
+
+// Mappings lists the device-mapper devices in sysRoot/class/block.
+func Mappings(sysRoot string) ([]Mapping, error) {
+	dir := filepath.Join(sysRoot, "class", "block")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list block devices: %w", err)
+	}
+	var out []Mapping
+	for _, e := range ents {
+		name, err := os.ReadFile(filepath.Join(dir, e.Name(), "dm", "name"))
+		if err != nil {
+			continue
+		}
+		uuid, _ := os.ReadFile(filepath.Join(dir, e.Name(), "dm", "uuid"))
+		out = append(out, Mapping{Kernel: e.Name(), Name: strings.TrimSpace(string(name)), UUID: strings.TrimSpace(string(uuid))})
+	}
+	return out, nil
+}
+
+// Link makes devRoot/mapper/NAME for every mapping and devRoot/VG/LV for
+// LVM's, as symlinks to the dm-N node, where neither libdevmapper nor lvm
+// made them. Existing entries are left alone.
+func Link(devRoot string, maps []Mapping) error {
+	var errs []error
+	link := func(path, target string) {
+		if _, err := os.Lstat(path); err == nil {
+			return
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			errs = append(errs, fmt.Errorf("create %s: %w", filepath.Dir(path), err))
+			return
+		}
+		if err := os.Symlink(target, path); err != nil {
+			errs = append(errs, fmt.Errorf("link %s: %w", path, err))
+		}
+	}
+	for _, m := range maps {
+		if m.Name == "" || strings.Contains(m.Name, "/") {
+			continue
+		}
+		link(filepath.Join(devRoot, "mapper", m.Name), "../"+m.Kernel)
+		if strings.HasPrefix(m.UUID, "LVM-") {
+			if vg, lv, ok := SplitMapperName(m.Name); ok && !strings.Contains(vg+lv, "/") {
+				link(filepath.Join(devRoot, vg, lv), "../"+m.Kernel)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
