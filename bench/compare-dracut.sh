@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Times whole generic builds of pkginitrd and dracut side by side on the same
-# input (the current Debian kernel package's modules), RUNS times each, and
+# input (the current Debian kernel package's modules; both images with LUKS
+# and LVM support), RUNS times each, and
 # prints the median wall time and the image sizes. With BOOT=1 it then boots
 # each image under qemu (TCG) BOOTS times over the same fixture disk (ext4
 # root by UUID holding a static busybox whose init prints a marker) and
@@ -15,8 +16,10 @@ work=$(mktemp -d /tmp/pkginitrd-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cache=${PKGINITRD_CACHE:-/var/cache/pkginitrd}
 
-if ! command -v dracut >/dev/null; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends dracut-core kmod cpio zstd >/dev/null
+# dracut copies binaries from the host: it needs cryptsetup and lvm2 there to
+# build the same LUKS+LVM-capable generic image pkginitrd builds from packages.
+if ! command -v dracut >/dev/null || ! command -v cryptsetup >/dev/null || ! command -v lvm >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends dracut-core kmod cpio zstd bc cryptsetup-bin lvm2 >/dev/null
 fi
 command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"
 CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$work/pkginitrd" ./cmd/pkginitrd
@@ -40,7 +43,7 @@ for i in $(seq "$runs"); do
   timeit "$work/pkginitrd" build --generic --kernel-package linux-image-amd64 --cache-dir "$cache" --offline -o "$work/pkginitrd.img"
 done | median > "$work/p.t"
 for i in $(seq "$runs"); do
-  timeit dracut --force --no-hostonly --kver "$kver" --kmoddir "$work/root/lib/modules/$kver" --zstd "$work/dracut.img"
+  timeit dracut --force --no-hostonly --add "crypt lvm" --kver "$kver" --kmoddir "$work/root/lib/modules/$kver" --zstd "$work/dracut.img"
 done | median > "$work/d.t"
 printf "%-10s %10s %12s\n" tool "median s" "image bytes"
 printf "%-10s %10s %12s\n" pkginitrd "$(cat "$work/p.t")" "$(stat -c %s "$work/pkginitrd.img")"
