@@ -36,7 +36,13 @@ cp -a "$moddir" "$work/root/lib/modules/"
 depmod -b "$work/root" "$kver"
 
 median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.3f", m}'; }
-timeit() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc; }
+timeit() {
+  local s e
+  s=$(date +%s.%N)
+  "$@" >"$work/cmd.log" 2>&1 || { echo "failed: $*" >&2; tail -n 20 "$work/cmd.log" >&2; return 1; }
+  e=$(date +%s.%N)
+  echo "$e - $s" | bc
+}
 
 echo "kernel $kver, $runs runs each, $(nproc) cores"
 for i in $(seq "$runs"); do
