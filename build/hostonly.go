@@ -19,12 +19,7 @@ import (
 // kernel); a module the root chain names is required; a device modalias
 // that matches nothing is ignored.
 func hostWants(procDir, sysDir string, log *slog.Logger) ([]modules.Want, error) {
-	if procDir == "" {
-		procDir = "/proc"
-	}
-	if sysDir == "" {
-		sysDir = "/sys"
-	}
+	procDir, sysDir, _ = hostDirs(procDir, sysDir)
 	h, err := hostinfo.Detect(procDir, sysDir)
 	if err != nil {
 		return nil, fmt.Errorf("%w (build a generic image with --generic, or point --sysroot, --proc and --sys at a recorded system)", err)
@@ -54,13 +49,7 @@ func hostWants(procDir, sysDir string, log *slog.Logger) ([]modules.Want, error)
 // recorded mount source (probing a /dev path here would read this machine's
 // disk). Roots with no block device (nfs, overlay, tmpfs) give no default.
 func hostRoot(procDir, sysDir string) (bootconf.Root, error) {
-	live := (procDir == "" || procDir == "/proc") && (sysDir == "" || sysDir == "/sys")
-	if procDir == "" {
-		procDir = "/proc"
-	}
-	if sysDir == "" {
-		sysDir = "/sys"
-	}
+	procDir, sysDir, live := hostDirs(procDir, sysDir)
 	h, err := hostinfo.Detect(procDir, sysDir)
 	if err != nil {
 		return bootconf.Root{}, err
@@ -86,4 +75,16 @@ func rootFromMount(m hostinfo.Mount, probe bool) bootconf.Root {
 		}
 	}
 	return r
+}
+
+// hostDirs fills in the defaults /proc and /sys and tells whether they are
+// this machine's own (live) rather than a recorded system's.
+func hostDirs(procDir, sysDir string) (proc, sys string, live bool) {
+	if procDir == "" {
+		procDir = "/proc"
+	}
+	if sysDir == "" {
+		sysDir = "/sys"
+	}
+	return procDir, sysDir, procDir == "/proc" && sysDir == "/sys"
 }
