@@ -56,6 +56,19 @@ func fixtureRoot(t *testing.T) string {
 	return root
 }
 
+// fixtureRootWith is fixtureRoot whose init also runs script just before it
+// reports "done" (extra report lines, recording the guest, ...).
+func fixtureRootWith(t *testing.T, script string) string {
+	t.Helper()
+	root := fixtureRoot(t)
+	done := `$bb echo "` + marker + ` done"`
+	if !strings.Contains(rootInit, done) {
+		t.Fatalf("rootInit has no %q line to insert a script before", done)
+	}
+	writeFile(t, filepath.Join(root, "sbin", "init"), []byte(strings.Replace(rootInit, done, script+done, 1)), 0o755)
+	return root
+}
+
 func writeFile(t *testing.T, p string, b []byte, mode os.FileMode) {
 	t.Helper()
 	if err := os.WriteFile(p, b, mode); err != nil {

@@ -43,14 +43,7 @@ done
 // recorderRoot is fixtureRoot with an init that also records the guest.
 func recorderRoot(t *testing.T) string {
 	t.Helper()
-	root := fixtureRoot(t)
-	done := `$bb echo "` + marker + ` done"`
-	if !strings.Contains(rootInit, done) {
-		t.Fatalf("rootInit has no %q line to insert the recorder before", done)
-	}
-	init := strings.Replace(rootInit, done, recordScript+done, 1)
-	writeFile(t, filepath.Join(root, "sbin", "init"), []byte(init), 0o755)
-	return root
+	return fixtureRootWith(t, recordScript)
 }
 
 // recordDisk makes the empty raw disk the recorder writes to.

@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -31,13 +30,7 @@ fi
 // liveRoot is fixtureRoot with liveReport added to its init.
 func liveRoot(t *testing.T) string {
 	t.Helper()
-	root := fixtureRoot(t)
-	done := `$bb echo "` + marker + ` done"`
-	if !strings.Contains(rootInit, done) {
-		t.Fatalf("fixture init has no %q line to insert the live report before", done)
-	}
-	writeFile(t, filepath.Join(root, "sbin", "init"), []byte(strings.Replace(rootInit, done, liveReport+done, 1)), 0o755)
-	return root
+	return fixtureRootWith(t, liveReport)
 }
 
 // makeSquashfs packs root into a squashfs image.
