@@ -3,11 +3,9 @@ package tests
 import (
 	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // recordHeader marks the raw disk the recorder init writes to; the init
@@ -146,21 +144,4 @@ func cutAttr(line string) (path, content string, ok bool) {
 		return "", "", false
 	}
 	return line[:best], line[best+1:], true
-}
-
-// waitQemuIdle waits while another qemu runs (one at a time on the test
-// machine).
-func waitQemuIdle(t *testing.T) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		err := exec.Command("pgrep", "-f", "qemu-system").Run()
-		if err != nil {
-			return // exit 1: none running
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("another qemu-system is still running after 5 minutes")
-		}
-		time.Sleep(3 * time.Second)
-	}
 }

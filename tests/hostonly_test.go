@@ -61,7 +61,6 @@ func recordGuest(t *testing.T, e *env, b rootBus, disk string) string {
 	t.Helper()
 	kernel, initrd := buildImage(t, e, "--generic")
 	rec := recordDisk(t)
-	waitQemuIdle(t)
 	v := bootVM(t, bootConfig(kernel, initrd, disk, rec, b))
 	got := expectRoot(t, v)
 	if got["recorded"] == "" {
@@ -127,7 +126,6 @@ func TestHostOnlyBoot(t *testing.T) {
 	sysroot := recordGuest(t, e, b, disk)
 	kernel, initrd := buildImage(t, e, "--sysroot", sysroot)
 	_, generic := buildImage(t, e, "--generic")
-	waitQemuIdle(t)
 	// No root= on the command line: a host-only image carries the host's root.
 	c := bootConfig(kernel, initrd, disk, "", b)
 	c.cmdline = ""

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // vm is a qemu guest whose serial console is read line by line.
@@ -54,6 +56,7 @@ func bootVM(t *testing.T, c vmConfig) *vm {
 	}
 	args = append(args, c.extraArgs...)
 	cmd := exec.Command("qemu-system-x86_64", args...)
+	lock := qemuLock(t)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +70,7 @@ func bootVM(t *testing.T, c vmConfig) *vm {
 	}
 	v := &vm{t: t, cmd: cmd, stdin: stdin, notify: make(chan struct{}, 1), done: make(chan struct{}), started: time.Now(), logPath: logPath}
 	if err := cmd.Start(); err != nil {
+		lock.Close()
 		t.Fatalf("start qemu: %v", err)
 	}
 	go func() {
@@ -86,6 +90,7 @@ func bootVM(t *testing.T, c vmConfig) *vm {
 	}()
 	go func() {
 		cmd.Wait()
+		lock.Close()
 		pw.Close()
 		logf.Close()
 		close(v.done)
@@ -97,6 +102,22 @@ func bootVM(t *testing.T, c vmConfig) *vm {
 		}
 	})
 	return v
+}
+
+// qemuLock waits for the machine-wide qemu lock, so that test processes
+// running at the same time (two packages, two developers) boot one guest
+// at a time on this small machine; closing the file releases it.
+func qemuLock(t *testing.T) *os.File {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "pkginitrd-qemu.lock"), os.O_RDWR|os.O_CREATE, 0o666)
+	if err != nil {
+		t.Fatalf("qemu lock: %v", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		t.Fatalf("qemu lock %s: %v", f.Name(), err)
+	}
+	return f
 }
 
 func (v *vm) kill() {
