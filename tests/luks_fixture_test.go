@@ -46,7 +46,14 @@ func emptyDisk(t *testing.T, name string, sizeMB int64) string {
 // LUKS key derivation is cheap PBKDF2 so that unlocking is quick under TCG.
 func makeDMDisks(t *testing.T, e *env) dmDisks {
 	t.Helper()
-	fs := makeFS(t, fixtureRoot(t), fsSpec{"ext4", rootUUID, "pkgroot", 16})
+	return makeDMDisksFrom(t, e, fixtureRoot(t))
+}
+
+// makeDMDisksFrom is makeDMDisks with the filesystem holding root (a
+// fixtureRootWith tree, for instance).
+func makeDMDisksFrom(t *testing.T, e *env, root string) dmDisks {
+	t.Helper()
+	fs := makeFS(t, root, fsSpec{"ext4", rootUUID, "pkgroot", 16})
 	d := dmDisks{
 		luks:    emptyDisk(t, "luks.img", 40),
 		lvm:     emptyDisk(t, "lvm.img", 24),
