@@ -61,6 +61,9 @@ type Options struct {
 	SysDir        string // host /sys for host-only detection ("" = /sys)
 	FirmwareDir   string // firmware searched for the modules' firmware= files ("" = /usr/lib/firmware)
 	Logger        *slog.Logger
+	// ModuleFiles says how compressed modules are stored (default: by the
+	// image compression and the kernel, see KeepModulesCompressed).
+	ModuleFiles ModuleFiles
 	// Backend overrides the configured package backend (tests).
 	Backend backends.Backend
 }
@@ -113,6 +116,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 
 	features := enabledFeatures(opts, distro)
+	if !opts.Generic {
+		if features, err = withHostFeatures(features, opts, distro, log); err != nil {
+			return nil, err
+		}
+	}
 
 	// Kernel: where its modules come from.
 	t0 := time.Now()
@@ -178,7 +186,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		KernelVersion: kern.Version,
 		ModulesDir:    "/" + kern.ImageDir(),
 		Generic:       opts.Generic,
-		ForceLoad:     opts.Config.Modules.ForceLoad,
+		ForceLoad:     imageForceLoad(opts.Config.Modules.ForceLoad, modSet),
 		Shell:         distro.Shell,
 		Fsck:          presentFsck(tree, distro.Fsck),
 		Features:      features,

@@ -26,7 +26,7 @@ func (b debBackend) Fetch(ctx context.Context, req backends.Request) ([]backends
 	return backends.Filter(b.pkgs, req.Exclude), nil
 }
 
-func testOptions(t *testing.T) Options {
+func testOptions(t testing.TB) Options {
 	t.Helper()
 	cfg, _, err := confd.Load(confd.Sources{})
 	if err != nil {

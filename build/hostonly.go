@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/pkginitrd/pkginitrd/bootconf"
+	confd "github.com/pkginitrd/pkginitrd/conf.d"
 	"github.com/pkginitrd/pkginitrd/hostinfo"
 	"github.com/pkginitrd/pkginitrd/modules"
 	"github.com/pkginitrd/pkginitrd/stage0/blkid"
@@ -14,18 +16,22 @@ import (
 
 // hostWants detects the host-only module set from procDir and sysDir (""
 // = /proc and /sys; a recorded copy works too): the modules loaded now and
-// what the root device chain needs (see hostinfo.Detect). A loaded module
+// what the root device chain needs (see hostinfo.RootChain). A loaded module
 // missing from the target kernel is a warning (the host may run another
-// kernel); a module the root chain names is required; a device modalias
-// that matches nothing is ignored.
+// kernel); a module the root chain names is required, except the crypto
+// algorithms and device-mapper targets, which are warnings (they may be
+// built in under another name) and which stage0 force-loads (the kernel
+// would request them through a modprobe the image does not have); a device
+// modalias that matches nothing is ignored.
 func hostWants(procDir, sysDir string, log *slog.Logger) ([]modules.Want, error) {
-	procDir, sysDir, _ = hostDirs(procDir, sysDir)
-	h, err := hostinfo.Detect(procDir, sysDir)
+	d, _ := hostDirs(procDir, sysDir)
+	h, err := hostinfo.Detect(d)
 	if err != nil {
 		return nil, fmt.Errorf("%w (build a generic image with --generic, or point --sysroot, --proc and --sys at a recorded system)", err)
 	}
-	log.Info("host-only detection", "proc", procDir, "sys", sysDir, "loaded", len(h.Loaded),
-		"root", h.Root.Source, "fstype", h.Root.FSType, "root_chain", h.Modules(hostinfo.RootDriver, hostinfo.RootLayer, hostinfo.RootFS))
+	log.Info("host-only detection", "proc", d.Proc, "sys", d.Sys, "dev", d.Dev, "loaded", len(h.Loaded),
+		"root", h.Root.Source, "fstype", h.Root.FSType, "layers", h.Layers,
+		"root_chain", h.Modules(hostinfo.RootDriver, hostinfo.RootLayer, hostinfo.RootFS, hostinfo.RootCrypto, hostinfo.RootTarget))
 	wants := make([]modules.Want, 0, len(h.Needs))
 	for _, n := range h.Needs {
 		w := modules.Want{Name: n.Name, Reason: n.Reason}
@@ -34,6 +40,8 @@ func hostWants(procDir, sysDir string, log *slog.Logger) ([]modules.Want, error)
 			w.IfMissing = modules.MissingWarn
 		case hostinfo.RootModalias:
 			w.IfMissing = modules.MissingIgnore
+		case hostinfo.RootCrypto, hostinfo.RootTarget:
+			w.IfMissing, w.ForceLoad = modules.MissingWarn, true
 		default:
 			w.IfMissing = modules.MissingError
 		}
@@ -42,19 +50,69 @@ func hostWants(procDir, sysDir string, log *slog.Logger) ([]modules.Want, error)
 	return wants, nil
 }
 
+// hostFeatures returns the stage0 features the host's root chain needs:
+// "luks" for a dm-crypt layer, "lvm" for an LVM volume, each when the
+// distribution defines it, so that a host-only image of such a host
+// carries cryptsetup and lvm.
+func hostFeatures(procDir, sysDir string, defined map[string]bool, log *slog.Logger) ([]string, error) {
+	d, _ := hostDirs(procDir, sysDir)
+	h, err := hostinfo.Detect(d)
+	if err != nil {
+		return nil, fmt.Errorf("%w (build a generic image with --generic, or point --sysroot, --proc and --sys at a recorded system)", err)
+	}
+	var out []string
+	for _, l := range h.Layers {
+		f := map[string]string{hostinfo.LayerCrypt: "luks", hostinfo.LayerLVM: "lvm"}[l]
+		switch {
+		case f == "":
+		case defined[f]:
+			out = append(out, f)
+		default:
+			log.Warn("the host's root needs a feature the distribution does not define: the image may not boot it", "layer", l, "feature", f)
+		}
+	}
+	return out, nil
+}
+
+// withHostFeatures adds hostFeatures to features.
+func withHostFeatures(features []string, opts Options, d confd.Distribution, log *slog.Logger) ([]string, error) {
+	defined := map[string]bool{}
+	for f := range d.Features {
+		defined[f] = true
+	}
+	more, err := hostFeatures(opts.ProcDir, opts.SysDir, defined, log)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range more {
+		if !slices.Contains(features, f) {
+			log.Info("feature enabled: the host's root needs it", "feature", f)
+			features = append(features, f)
+		}
+	}
+	return features, nil
+}
+
 // hostRoot is the root a host-only image mounts when the kernel command line
 // has no root=: the host's root filesystem as mounted now. On a live host
 // (procDir and sysDir are the real ones) the device is probed and named by
 // UUID=, which survives disk renumbering; from a recorded system it is the
 // recorded mount source (probing a /dev path here would read this machine's
-// disk). Roots with no block device (nfs, overlay, tmpfs) give no default.
+// disk), a /dev/dm-N source named /dev/mapper/NAME after its dm/name.
+// Roots with no block device (nfs, overlay, tmpfs) give no default.
 func hostRoot(procDir, sysDir string) (bootconf.Root, error) {
-	procDir, sysDir, live := hostDirs(procDir, sysDir)
-	h, err := hostinfo.Detect(procDir, sysDir)
+	d, live := hostDirs(procDir, sysDir)
+	h, err := hostinfo.Detect(d)
 	if err != nil {
 		return bootconf.Root{}, err
 	}
-	return rootFromMount(h.Root, live), nil
+	m := h.Root
+	if name := hostinfo.DMName(d.Sys, m.Source); name != "" {
+		// /dev/dm-N numbers follow activation order; the mapping's
+		// name (an LV's vg-lv) is what stage0 finds again.
+		m.Source = "/dev/mapper/" + name
+	}
+	return rootFromMount(m, live), nil
 }
 
 func rootFromMount(m hostinfo.Mount, probe bool) bootconf.Root {
@@ -78,13 +136,18 @@ func rootFromMount(m hostinfo.Mount, probe bool) bootconf.Root {
 }
 
 // hostDirs fills in the defaults /proc and /sys and tells whether they are
-// this machine's own (live) rather than a recorded system's.
-func hostDirs(procDir, sysDir string) (proc, sys string, live bool) {
+// this machine's own (live) rather than a recorded system's; a live host's
+// devices (/dev) are read for LUKS headers.
+func hostDirs(procDir, sysDir string) (d hostinfo.Dirs, live bool) {
 	if procDir == "" {
 		procDir = "/proc"
 	}
 	if sysDir == "" {
 		sysDir = "/sys"
 	}
-	return procDir, sysDir, procDir == "/proc" && sysDir == "/sys"
+	d = hostinfo.Dirs{Proc: procDir, Sys: sysDir}
+	if live = procDir == "/proc" && sysDir == "/sys"; live {
+		d.Dev = "/dev"
+	}
+	return d, live
 }

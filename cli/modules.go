@@ -54,6 +54,9 @@ flags mean what they mean for build.`)
 	}
 	w.Flush()
 	fmt.Fprintf(env.Stdout, "kernel %s: %d modules, %d bytes; %d builtin; %d firmware files named\n", version, len(set.Modules), total, len(set.Builtins), len(set.Firmware))
+	if len(set.ForceLoad) > 0 {
+		fmt.Fprintf(env.Stdout, "loaded at boot whatever the devices: %s\n", strings.Join(set.ForceLoad, " "))
+	}
 	return nil
 }
 

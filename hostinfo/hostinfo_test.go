@@ -215,7 +215,7 @@ func TestRootChain(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := RootChain(sys, tc.root)
+			got, err := RootChain(Dirs{Sys: sys}, tc.root)
 			if (err != nil) != tc.wantE {
 				t.Fatalf("RootChain(%+v) error = %v, want error %v", tc.root, err, tc.wantE)
 			}
@@ -246,15 +246,15 @@ func TestDetect(t *testing.T) {
 		}
 	}
 	sys := virtioDisk("vda", "virtio1", "0000:00:04.0", "254:1").write(t)
-	if _, err := Detect(proc, sys); err == nil {
+	if _, err := Detect(Dirs{Proc: proc, Sys: sys}); err == nil {
 		t.Errorf("Detect with no proc/modules = nil error")
 	}
 	write(filepath.Join(proc, "modules"), "virtio_blk 1 0 - Live 0x0\nnot-here 1 0 - Live 0x0\n")
-	if _, err := Detect(proc, sys); err == nil {
+	if _, err := Detect(Dirs{Proc: proc, Sys: sys}); err == nil {
 		t.Errorf("Detect with no mountinfo = nil error")
 	}
 	write(filepath.Join(proc, "1", "mountinfo"), "1 0 254:1 / / ro - ext4 /dev/vda1 ro\n")
-	h, err := Detect(proc, sys)
+	h, err := Detect(Dirs{Proc: proc, Sys: sys})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,12 @@
 // Package hostinfo reads what a machine's /proc and /sys say about the
 // kernel modules it needs: the modules loaded now (/proc/modules), its root
 // mount (/proc/self/mountinfo) and the chain of block devices, device
-// ancestors and drivers under that root (sysfs). It reads a live system or
-// a recorded copy of one (a sysroot holding proc/ and sys/), never writes,
-// and knows nothing about module trees: it names modules and aliases, and
-// the resolver decides what they are in a given kernel.
+// ancestors and drivers under that root (sysfs), with the ciphers of its
+// dm-crypt layers (from the LUKS header on a live host, /proc/crypto on a
+// recorded one) and the kinds of layers (dm-crypt, LVM, md …). It reads a
+// live system or a recorded copy of one (a sysroot holding proc/ and sys/),
+// never writes, and knows nothing about module trees: it names modules and
+// aliases, and the resolver decides what they are in a given kernel.
 package hostinfo
 
 import (

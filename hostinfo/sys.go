@@ -3,6 +3,7 @@ package hostinfo
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -21,7 +22,27 @@ const (
 	RootModalias             // modalias of such a device whose driver is builtin or absent
 	RootFS                   // the root filesystem type, as the alias fs-TYPE
 	RootLayer                // a dm, md or loop layer under the root filesystem
+	RootCrypto               // a kernel crypto algorithm (alias crypto-NAME) or module a dm-crypt layer uses
+	RootTarget               // a device-mapper target of an LVM layer other than linear (dm_raid, dm_thin_pool, …)
 )
+
+// Layer kinds a root chain may have (Host.Layers).
+const (
+	LayerCrypt     = "crypt"     // dm-crypt (LUKS or plain)
+	LayerLVM       = "lvm"       // an LVM logical volume
+	LayerMD        = "md"        // md RAID
+	LayerMultipath = "multipath" // dm-multipath
+	LayerLoop      = "loop"      // a loop device
+)
+
+// Dirs says where Detect reads a machine's state.
+type Dirs struct {
+	Proc, Sys string
+	// Dev holds the device nodes ("/dev") whose LUKS headers name the
+	// ciphers of dm-crypt layers; "" means no device access (a recorded
+	// system), and Proc's crypto list is used instead.
+	Dev string
+}
 
 // Need is a module, or an alias to resolve to modules, that the host needs.
 type Need struct {
@@ -35,43 +56,30 @@ type Host struct {
 	Loaded []string // normalized names from /proc/modules
 	Root   Mount    // the root mount
 	Needs  []Need   // the loaded modules first, then the root chain's needs, each once
+	Layers []string // kinds of layers under the root (LayerCrypt, LayerLVM, …), each once, in order found
 }
 
-// Detect reads procDir/modules, procDir/self/mountinfo (or
-// procDir/1/mountinfo) and, for the root mount's block device, sysDir.
-//
-// What the root chain gives: the filesystem type (alias fs-TYPE); the block
-// device of the mount (by MAJ:MIN under sysDir/dev/block, or by the mount
-// source /dev/NAME when the mount has an anonymous device as btrfs does);
-// for a partition, its disk; for a dm device, dm_mod, and dm_crypt when
-// dm/uuid starts with CRYPT- (LVM- and others give dm_mod only: sysfs does
-// not show a dm table, so the targets of an LVM volume other than linear are
-// not found); for an md device the personality (alias md-LEVEL from
-// md/level); for a loop device, loop; then, recursively, every device in
-// slaves/. For each disk with a device link, every ancestor device up to
-// sysDir/devices: the module its driver belongs to (driver/module link), or,
-// when the driver is builtin (no module link) or absent, its modalias, which
-// the resolver matches against the kernel's aliases. NVMe namespaces of a
-// multipath subsystem (devices/virtual/nvme-subsystem) lead to the
-// subsystem's controllers.
-func Detect(procDir, sysDir string) (*Host, error) {
+// Detect reads d.Proc/modules, d.Proc/self/mountinfo (or
+// d.Proc/1/mountinfo) and, for the root mount's block device, d.Sys (and
+// d.Dev, see RootChain).
+func Detect(d Dirs) (*Host, error) {
 	h := &Host{}
-	f, err := os.Open(filepath.Join(procDir, "modules"))
+	f, err := os.Open(filepath.Join(d.Proc, "modules"))
 	if err != nil {
 		return nil, fmt.Errorf("host-only detection: %w", err)
 	}
 	h.Loaded, err = ParseModules(f)
 	f.Close()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(procDir, "modules"), err)
+		return nil, fmt.Errorf("%s: %w", filepath.Join(d.Proc, "modules"), err)
 	}
 	for _, m := range h.Loaded {
 		h.Needs = append(h.Needs, Need{Name: m, Reason: "loaded on host", Kind: Loaded})
 	}
-	mi := filepath.Join(procDir, "self", "mountinfo")
+	mi := filepath.Join(d.Proc, "self", "mountinfo")
 	f, err = os.Open(mi)
 	if errors.Is(err, fs.ErrNotExist) {
-		mi = filepath.Join(procDir, "1", "mountinfo")
+		mi = filepath.Join(d.Proc, "1", "mountinfo")
 		f, err = os.Open(mi)
 	}
 	if err != nil {
@@ -85,36 +93,86 @@ func Detect(procDir, sysDir string) (*Host, error) {
 	if h.Root, err = RootMount(mounts); err != nil {
 		return nil, fmt.Errorf("%s: %w", mi, err)
 	}
-	chain, err := RootChain(sysDir, h.Root)
+	w, err := rootChain(d, h.Root)
 	if err != nil {
 		return nil, err
 	}
-	h.Needs = append(h.Needs, chain...)
+	h.Needs = append(h.Needs, w.needs...)
+	h.Layers = w.layers
 	return h, nil
 }
 
-// RootChain returns what the root mount needs (see Detect), each Need once,
-// in the order found.
-func RootChain(sysDir string, root Mount) ([]Need, error) {
-	w := &walker{sys: filepath.Clean(sysDir), seen: map[Need]bool{}, visited: map[string]bool{}}
-	if root.FSType != "" {
-		w.add(Need{Name: "fs-" + root.FSType, Reason: "root filesystem " + root.FSType, Kind: RootFS})
-	}
-	dir, err := w.rootBlock(root)
-	if err != nil || dir == "" {
-		return w.needs, err
-	}
-	if err := w.block(dir, nil); err != nil {
+// RootChain returns what the root mount needs, each Need once, in the
+// order found:
+//
+//   - the filesystem type (alias fs-TYPE);
+//   - the block device of the mount (by MAJ:MIN under d.Sys/dev/block, or
+//     by the mount source /dev/NAME when the mount has an anonymous device
+//     as btrfs does); for a partition, its disk;
+//   - for a dm device, dm_mod, and by its dm/uuid: for CRYPT- (dm-crypt)
+//     dm_crypt and the crypto its cipher needs (below); for mpath-
+//     dm_multipath; for LVM- the targets of non-linear volumes, which
+//     sysfs shows only through the hidden sub-volumes LVM names by
+//     convention (dm/name …_rimage_N: dm_raid and the md personalities;
+//     _mimage_N: dm_mirror; _tdata/_tmeta and uuid suffix -tpool:
+//     dm_thin_pool; _cdata/_cmeta/_corig: dm_cache; uuid suffix -real/-cow:
+//     dm_snapshot; _vdata: dm_vdo; _imeta: dm_integrity; _wcorig:
+//     dm_writecache);
+//   - for an md device the personality (alias md-LEVEL from md/level); for
+//     a loop device, loop; then, recursively, every device in slaves/;
+//   - for each disk with a device link, every ancestor device up to
+//     d.Sys/devices: the module its driver belongs to (driver/module
+//     link), or, when the driver is builtin (no module link) or absent, its
+//     modalias, which the resolver matches against the kernel's aliases.
+//     NVMe namespaces of a multipath subsystem lead to the subsystem's
+//     controllers.
+//
+// A dm-crypt layer's crypto: when d.Dev is set and the layer's underlying
+// device (its slave) has a readable LUKS header, the algorithms its
+// segments and keyslots name (see CipherAlgorithms) as aliases
+// crypto-NAME, plus algif_skcipher (cryptsetup decrypts keyslots through
+// AF_ALG); otherwise, for a recorded system or plain dm-crypt, the modules
+// d.Proc/crypto lists as providing loaded skcipher, cipher and aead
+// algorithms (the cipher in use is among them, with others the host loaded).
+func RootChain(d Dirs, root Mount) ([]Need, error) {
+	w, err := rootChain(d, root)
+	if err != nil {
 		return nil, err
 	}
 	return w.needs, nil
 }
 
+func rootChain(d Dirs, root Mount) (*walker, error) {
+	w := &walker{d: d, sys: filepath.Clean(d.Sys), seen: map[Need]bool{}, visited: map[string]bool{}}
+	if root.FSType != "" {
+		w.add(Need{Name: "fs-" + root.FSType, Reason: "root filesystem " + root.FSType, Kind: RootFS})
+	}
+	dir, err := w.rootBlock(root)
+	if err != nil || dir == "" {
+		return w, err
+	}
+	if err := w.block(dir, nil); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
 type walker struct {
+	d       Dirs
+	layers  []string
 	sys     string
 	needs   []Need
 	seen    map[Need]bool
 	visited map[string]bool // block directories done
+}
+
+func (w *walker) layer(kind string) {
+	for _, l := range w.layers {
+		if l == kind {
+			return
+		}
+	}
+	w.layers = append(w.layers, kind)
 }
 
 func (w *walker) add(n Need) {
@@ -193,18 +251,31 @@ func (w *walker) block(dir string, chain []string) error {
 	}
 	if uuid := readAttr(filepath.Join(dir, "dm", "uuid")); exists(filepath.Join(dir, "dm")) {
 		w.add(Need{Name: "dm_mod", Reason: chainReason(chain, "device-mapper"), Kind: RootLayer})
+		dmName := readAttr(filepath.Join(dir, "dm", "name"))
 		switch {
 		case strings.HasPrefix(uuid, "CRYPT-"):
-			w.add(Need{Name: "dm_crypt", Reason: chainReason(chain, "dm-crypt "+readAttr(filepath.Join(dir, "dm", "name"))), Kind: RootLayer})
+			w.layer(LayerCrypt)
+			w.add(Need{Name: "dm_crypt", Reason: chainReason(chain, "dm-crypt "+dmName), Kind: RootLayer})
+			if err := w.crypto(dir, chain, uuid); err != nil {
+				return err
+			}
 		case strings.HasPrefix(uuid, "mpath-"):
+			w.layer(LayerMultipath)
 			w.add(Need{Name: "dm_multipath", Reason: chainReason(chain, "multipath"), Kind: RootLayer})
+		case strings.HasPrefix(uuid, "LVM-"):
+			w.layer(LayerLVM)
+			for _, t := range lvmTargets(dmName, uuid) {
+				w.add(Need{Name: t, Reason: chainReason(chain, "LVM "+dmName), Kind: RootTarget})
+			}
 		}
 	}
 	if level := readAttr(filepath.Join(dir, "md", "level")); level != "" {
+		w.layer(LayerMD)
 		w.add(Need{Name: "md_mod", Reason: chainReason(chain, "md"), Kind: RootLayer})
 		w.add(Need{Name: "md-" + level, Reason: chainReason(chain, "md "+level), Kind: RootLayer})
 	}
 	if exists(filepath.Join(dir, "loop")) {
+		w.layer(LayerLoop)
 		w.add(Need{Name: "loop", Reason: chainReason(chain, "loop"), Kind: RootLayer})
 	}
 	slaves, err := os.ReadDir(filepath.Join(dir, "slaves"))
@@ -306,4 +377,132 @@ func (h *Host) Modules(kinds ...Kind) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// lvmTargets returns the device-mapper target modules an LVM device needs
+// beyond dm_mod's linear and striped targets, from the names LVM gives the
+// hidden sub-volumes of non-linear volumes (lib/metadata/lv_manip.c) and
+// the suffixes of their dm uuids (lib/activate/dev_manager.c).
+func lvmTargets(name, uuid string) []string {
+	has := func(subs ...string) bool {
+		for _, s := range subs {
+			if strings.Contains(name, s) {
+				return true
+			}
+		}
+		return false
+	}
+	suffix := func(subs ...string) bool {
+		for _, s := range subs {
+			if strings.HasSuffix(uuid, s) {
+				return true
+			}
+		}
+		return false
+	}
+	var out []string
+	switch {
+	case has("_rimage_", "_rmeta_"):
+		// dm-raid runs md's personalities; the level is in the LVM
+		// metadata, not in sysfs.
+		out = append(out, "dm_raid", "raid1", "raid10", "raid456")
+	case has("_mimage_", "_mlog"):
+		out = append(out, "dm_mirror")
+	}
+	if has("_tdata", "_tmeta") || suffix("-tpool", "-pool") {
+		out = append(out, "dm_thin_pool")
+	}
+	if has("_cdata", "_cmeta", "_corig", "_cpool", "_cvol") {
+		out = append(out, "dm_cache", "dm_cache_smq")
+	}
+	if suffix("-real", "-cow") {
+		out = append(out, "dm_snapshot")
+	}
+	if has("_vdata") || suffix("-vpool") {
+		out = append(out, "dm_vdo")
+	}
+	if has("_imeta", "_iorig") {
+		out = append(out, "dm_integrity")
+	}
+	if has("_wcorig") {
+		out = append(out, "dm_writecache")
+	}
+	return out
+}
+
+// crypto adds what the dm-crypt device dir needs from the kernel's crypto
+// API (see RootChain).
+func (w *walker) crypto(dir string, chain []string, uuid string) error {
+	slaves, err := os.ReadDir(filepath.Join(dir, "slaves"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("block device %s: %w", dir, err)
+	}
+	if w.d.Dev != "" && len(slaves) == 1 && !strings.HasPrefix(uuid, "CRYPT-PLAIN-") {
+		dev := filepath.Join(w.d.Dev, slaves[0].Name())
+		if l, err := readLUKS(dev); err == nil {
+			for _, spec := range l.Ciphers {
+				for _, alg := range CipherAlgorithms(spec) {
+					w.add(Need{Name: "crypto-" + alg, Reason: chainReason(chain, fmt.Sprintf("LUKS%d cipher %s", l.Version, spec)), Kind: RootCrypto})
+				}
+			}
+			for _, integ := range l.Integrity {
+				w.add(Need{Name: "dm_integrity", Reason: chainReason(chain, fmt.Sprintf("LUKS%d integrity %s", l.Version, integ)), Kind: RootTarget})
+				for _, alg := range strings.FieldsFunc(integ, func(r rune) bool { return r == '(' || r == ')' || r == ',' }) {
+					w.add(Need{Name: "crypto-" + alg, Reason: chainReason(chain, fmt.Sprintf("LUKS%d integrity %s", l.Version, integ)), Kind: RootCrypto})
+				}
+			}
+			w.add(Need{Name: "algif_skcipher", Reason: chainReason(chain, fmt.Sprintf("LUKS%d keyslots, decrypted by cryptsetup through AF_ALG", l.Version)), Kind: RootCrypto})
+			return nil
+		}
+	}
+	// No header to read: the modules of the loaded ciphers.
+	f, err := os.Open(filepath.Join(w.d.Proc, "crypto"))
+	if err != nil {
+		return nil // best effort: loaded modules come in as "loaded on host" anyway
+	}
+	defer f.Close()
+	algs, err := ParseCrypto(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", filepath.Join(w.d.Proc, "crypto"), err)
+	}
+	for _, a := range algs {
+		switch a.Type {
+		case "skcipher", "cipher", "aead":
+		default:
+			continue
+		}
+		if a.Module == "" || a.Module == "kernel" {
+			continue
+		}
+		w.add(Need{Name: kmod.Normalize(a.Module), Reason: chainReason(chain, "dm-crypt, /proc/crypto: "+a.Name+" by "+a.Driver), Kind: RootCrypto})
+	}
+	return nil
+}
+
+// readLUKS parses the LUKS header of the device node dev.
+func readLUKS(dev string) (LUKS, error) {
+	f, err := os.Open(dev)
+	if err != nil {
+		return LUKS{}, err
+	}
+	defer f.Close()
+	l, err := ParseLUKS(io.LimitReader(f, LUKSHeaderMax))
+	if err != nil {
+		return l, fmt.Errorf("%s: %w", dev, err)
+	}
+	return l, nil
+}
+
+// DMName returns the device-mapper name (dm/name in sysfs) of the device
+// node dev ("/dev/dm-1" → "vgc-root"), or "" when dev is no dm device.
+func DMName(sysDir, dev string) string {
+	name, ok := strings.CutPrefix(dev, "/dev/")
+	if !ok || !strings.HasPrefix(name, "dm-") || strings.Contains(name, "/") {
+		return ""
+	}
+	dir, err := resolveLink(filepath.Join(sysDir, "class", "block", name))
+	if err != nil {
+		return ""
+	}
+	return readAttr(filepath.Join(dir, "dm", "name"))
 }

@@ -36,6 +36,25 @@ func realDir(t testing.TB) string {
 	return filepath.Join(root, "lib", "modules", kver)
 }
 
+// trixieDir returns the module directory of trixie's kernel (6.12, every
+// module .ko.xz; as shipped: no modules.dep).
+func trixieDir(t testing.TB) string {
+	t.Helper()
+	root, kver := testdeb.ReleaseKernel(t, "trixie")
+	return testdeb.ModulesDir(t, root, kver)
+}
+
+// realTree is one real Debian module tree the tests run over.
+type realTree struct {
+	name string
+	dir  func(testing.TB) string
+}
+
+// realTrees are bookworm's 6.1 (plain .ko) and trixie's 6.12 (.ko.xz).
+func realTrees() []realTree {
+	return []realTree{{"bookworm-6.1", realDir}, {"trixie-6.12", trixieDir}}
+}
+
 // testLogger returns a logger writing into buf.
 func testLogger(buf *bytes.Buffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -345,14 +345,29 @@ func mustRead(t *testing.T, file string) []byte {
 }
 
 // BenchmarkResolveGeneric is the modules step of a warm build on the real
-// Debian tree: Load with a warm metadata cache, Resolve the generic set and
-// add it to an image tree.
+// Debian trees (bookworm's plain modules, trixie's .ko.xz): Load with a warm
+// metadata cache, Resolve the generic set and add it to an image tree, the
+// compressed modules from the decompressed-copy cache (decompressed) or as
+// shipped (keep).
 func BenchmarkResolveGeneric(b *testing.B) {
-	dir := realDir(b)
+	for _, rt := range realTrees() {
+		for _, keep := range []bool{false, true} {
+			name := rt.name + "/decompressed"
+			if keep {
+				name = rt.name + "/keep"
+			}
+			b.Run(name, func(b *testing.B) { benchmarkResolveGeneric(b, rt.dir(b), keep) })
+		}
+	}
+}
+
+func benchmarkResolveGeneric(b *testing.B, dir string, keep bool) {
 	cache := b.TempDir()
 	opts := LoadOptions{CacheDir: cache}
 	sel := Selection{Include: genericSet()}
-	resolve(b, load(b, dir, opts), sel) // warm the cache
+	co := CopyOptions{CacheDir: cache, KeepCompressed: keep}
+	s := resolve(b, load(b, dir, opts), sel) // warm the metadata cache
+	addToTree(b, s, co)                      // and the decompressed copies
 	ctx := context.Background()
 	b.ResetTimer()
 	for b.Loop() {
@@ -364,7 +379,7 @@ func BenchmarkResolveGeneric(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := s.AddToTree(ctx, fstree.New(), imageModDir(tr.Version), CopyOptions{CacheDir: cache}); err != nil {
+		if err := s.AddToTree(ctx, fstree.New(), imageModDir(tr.Version), co); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -61,6 +61,11 @@ type Want struct {
 	Name      string
 	Reason    string // "loaded on host", "root device chain (vda2 ← vda ← virtio1 ← virtio_blk)", …
 	IfMissing Missing
+	// ForceLoad makes the modules Name resolves to Set.ForceLoad entries:
+	// modules the kernel would request_module() itself (crypto
+	// algorithms, device-mapper targets), which the image has no modprobe
+	// for, so stage0 loads them at boot.
+	ForceLoad bool
 }
 
 // Module is one loadable module of a Set.
@@ -85,7 +90,7 @@ type Set struct {
 	Modules   []Module  // sorted by name
 	Builtins  []Builtin // sorted by name
 	Firmware  []string  // firmware= of all Modules, sorted, each once
-	ForceLoad []string  // normalized ForceLoad names that are loadable modules of the set
+	ForceLoad []string  // ForceLoad names, then the modules of ForceLoad Wants, that are loadable modules of the set
 
 	tree  *Tree
 	deps  map[string][]string // hard dependencies of each module
@@ -188,6 +193,7 @@ type resolver struct {
 	builtins map[string]*Builtin
 	deps     map[string][]string
 	blocked  map[string]string // module → excluded module it needs ("" if none)
+	forced   []string          // modules of ForceLoad Wants, in order
 	queue    []item
 	errs     []error
 }
@@ -322,6 +328,9 @@ func (r *resolver) wants(ctx context.Context, wants []Want) error {
 		}
 		for _, m := range mods {
 			r.queue = append(r.queue, item{m, w.Reason, explicit})
+			if w.ForceLoad && !slices.Contains(r.forced, m) {
+				r.forced = append(r.forced, m)
+			}
 		}
 		switch {
 		case len(mods) > 0:
@@ -522,6 +531,11 @@ func (r *resolver) finish(ctx context.Context, forceLoad []string) (*Set, error)
 	sort.Slice(s.Builtins, func(i, j int) bool { return s.Builtins[i].Name < s.Builtins[j].Name })
 	for _, f := range forceLoad {
 		if n := kmod.Normalize(strings.TrimSpace(f)); r.set[n] != nil && !slices.Contains(s.ForceLoad, n) {
+			s.ForceLoad = append(s.ForceLoad, n)
+		}
+	}
+	for _, n := range r.forced {
+		if r.set[n] != nil && !slices.Contains(s.ForceLoad, n) {
 			s.ForceLoad = append(s.ForceLoad, n)
 		}
 	}

@@ -79,14 +79,21 @@ func TestParseRule(t *testing.T) {
 
 // modprobeModules are compared with modprobe --show-depends.
 func modprobeModules() []string {
-	return []string{"ext4", "btrfs", "xfs", "virtio_blk", "nvme", "ahci", "dm_crypt", "usb_storage", "uas", "squashfs", "overlay", "isofs", "dm_raid", "vfat", "ksmbd"}
+	return []string{"ext4", "btrfs", "xfs", "virtio_blk", "nvme", "ahci", "dm_crypt", "usb_storage", "uas", "squashfs", "overlay", "isofs", "dm_raid", "vfat", "ksmbd",
+		// softdep post:
+		"vfio", "mpls_iptunnel", "ipmi_msghandler"}
 }
 
 // TestResolveAgainstModprobe checks the closure of single modules, from the
 // .modinfo of the shipped tree and from depmod's index files of the same
 // tree, against modprobe --show-depends on the latter.
 func TestResolveAgainstModprobe(t *testing.T) {
-	dir := realDir(t)
+	for _, rt := range realTrees() {
+		t.Run(rt.name, func(t *testing.T) { testResolveAgainstModprobe(t, rt.dir(t)) })
+	}
+}
+
+func testResolveAgainstModprobe(t *testing.T, dir string) {
 	base, view := kmodtest.DepmodView(t, dir)
 	plain := load(t, dir, LoadOptions{})
 	indexed := load(t, view, LoadOptions{})
@@ -97,8 +104,15 @@ func TestResolveAgainstModprobe(t *testing.T) {
 		t.Fatalf("Load found %d modules in %s and %d in %s, want the same ≥ 4000", got, dir, want, view)
 	}
 	for _, name := range modprobeModules() {
-		want, _ := kmodtest.ShowDepends(t, base, plain.Version, name)
+		want, wantBuiltin := kmodtest.ShowDepends(t, base, plain.Version, name)
 		a := resolve(t, plain, Selection{Include: []string{name}})
+		var builtins []string
+		for _, b := range a.Builtins {
+			builtins = append(builtins, b.Name)
+		}
+		if !reflect.DeepEqual(builtins, sorted(wantBuiltin)) {
+			t.Errorf("Resolve(%s).Builtins = %q, modprobe --show-depends builtins = %q", name, builtins, sorted(wantBuiltin))
+		}
 		b := resolve(t, indexed, Selection{Include: []string{name}})
 		if got := names(a); !reflect.DeepEqual(got, sorted(want)) {
 			t.Errorf("Resolve(%s) from .modinfo = %q, modprobe --show-depends = %q", name, got, sorted(want))
@@ -118,11 +132,30 @@ func TestResolveAgainstModprobe(t *testing.T) {
 			t.Errorf("Resolve(%s): module %+v, want it with reason %q", name, m, "include rule "+name)
 		}
 	}
-	// Reasons name the path through the graph.
-	s := resolve(t, plain, Selection{Include: []string{"ext4"}})
-	for name, reason := range map[string]string{"jbd2": "dependency of ext4", "crc32c_generic": "softdep of ext4", "crc16": "dependency of ext4"} {
-		if m := findModule(s, name); m == nil || !slices.Contains(m.Reasons, reason) {
-			t.Errorf("Resolve(ext4): module %s = %+v, want reason %q", name, m, reason)
+	// Reasons name the path through the graph, soft dependencies (pre:
+	// and post:) included.
+	for _, c := range []struct{ include, module, reason string }{
+		{"ext4", "jbd2", "dependency of ext4"},
+		{"ext4", "crc32c_generic", "softdep of ext4"},
+		{"ext4", "mbcache", "dependency of ext4"},
+		{"vfio", "vfio_iommu_type1", "softdep of vfio"},
+	} {
+		s := resolve(t, plain, Selection{Include: []string{c.include}})
+		if m := findModule(s, c.module); m == nil || !slices.Contains(m.Reasons, c.reason) {
+			t.Errorf("Resolve(%s): module %s = %+v, want reason %q", c.include, c.module, m, c.reason)
+		}
+	}
+	// A softdep post: on a builtin is reported, not copied.
+	s := resolve(t, plain, Selection{Include: []string{"mpls_iptunnel"}})
+	if !slices.ContainsFunc(s.Builtins, func(b Builtin) bool {
+		return b.Name == "mpls_gso" && slices.Contains(b.Reasons, "softdep of mpls_iptunnel")
+	}) || findModule(s, "mpls_gso") != nil {
+		t.Errorf("Resolve(mpls_iptunnel): builtins %+v, want mpls_gso as softdep of mpls_iptunnel, not in Modules", s.Builtins)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "kernel", "fs", "ext4", "ext4.ko.xz")); err == nil {
+		s := resolve(t, plain, Selection{Include: []string{"ext4"}})
+		if m := findModule(s, "ext4"); m == nil || !strings.HasSuffix(m.Rel, ".ko.xz") {
+			t.Errorf("Resolve(ext4) on a tree of .ko.xz = %+v, want the .ko.xz", m)
 		}
 	}
 }
@@ -130,7 +163,12 @@ func TestResolveAgainstModprobe(t *testing.T) {
 // TestResolveGeneric resolves the generic default set on the real tree in
 // both modes and checks the closure against the modules' own metadata.
 func TestResolveGeneric(t *testing.T) {
-	dir := realDir(t)
+	for _, rt := range realTrees() {
+		t.Run(rt.name, func(t *testing.T) { testResolveGeneric(t, rt.dir(t)) })
+	}
+}
+
+func testResolveGeneric(t *testing.T, dir string) {
 	_, view := kmodtest.DepmodView(t, dir)
 	plain := load(t, dir, LoadOptions{})
 	s := resolve(t, plain, Selection{Include: genericSet()})

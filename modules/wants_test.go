@@ -42,6 +42,23 @@ func TestResolveWants(t *testing.T) {
 	if !strings.Contains(logs.String(), "no_such_module") || !strings.Contains(logs.String(), "level=WARN") {
 		t.Errorf("a MissingWarn Want naming nothing logged no warning:\n%s", logs.String())
 	}
+	// ForceLoad Wants: the modules an alias resolves to are force-loaded,
+	// builtins and hard dependencies are not.
+	crypt := "root device chain (dm-0 ← LUKS2 cipher aes-xts-plain64)"
+	s = resolve(t, tr, Selection{ForceLoad: []string{"loop"}, Wants: []Want{
+		{Name: "crypto-xts", Reason: crypt, IfMissing: MissingWarn, ForceLoad: true},
+		{Name: "crypto-aes", Reason: crypt, IfMissing: MissingWarn, ForceLoad: true},
+		{Name: "dm_crypt", Reason: "root device chain (dm-0 ← dm-crypt)"},
+	}})
+	if want := []string{"loop", "xts", "aesni_intel"}; !slices.Equal(s.ForceLoad[:min(3, len(s.ForceLoad))], want) {
+		t.Errorf("Resolve(ForceLoad Wants crypto-xts, crypto-aes).ForceLoad = %q, want %q first", s.ForceLoad, want)
+	}
+	for _, n := range []string{"dm_crypt", "dm_mod", "cryptd", "crypto_simd"} {
+		if slices.Contains(s.ForceLoad, n) {
+			t.Errorf("Set.ForceLoad = %q has %s, which no force-load rule or ForceLoad Want names", s.ForceLoad, n)
+		}
+	}
+
 	_, err := Resolve(context.Background(), tr, Selection{Wants: []Want{{Name: "no_such_driver", Reason: "root device chain (sda ← no_such_driver)"}}})
 	if err == nil || !strings.Contains(err.Error(), "no_such_driver") || !strings.Contains(err.Error(), "root device chain") {
 		t.Errorf("Resolve(missing required Want) error = %v, want one naming it and its reason", err)

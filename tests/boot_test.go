@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -182,5 +183,55 @@ func TestBootTrixie(t *testing.T) {
 	got := expectRoot(t, v)
 	if f := strings.Fields(got["root"]); len(f) != 3 || f[1] != "ext4" {
 		t.Errorf("root mount = %q, want ext4", got["root"])
+	}
+}
+
+// TestBootTrixieCompressedModules boots trixie's 6.12 kernel with its
+// modules stored in the image as shipped (.ko.xz), in an uncompressed image
+// (where keeping them compressed matters most), and checks that stage0
+// loaded the disk and filesystem modules from the .ko.xz files (6.12
+// decompresses them in finit_module).
+func TestBootTrixieCompressedModules(t *testing.T) {
+	e := setup(t)
+	kernel, initrd := buildImage(t, e, "--generic", "--release", "trixie", "--compression", "none")
+	x := t.TempDir()
+	run(t, e.bin, "inspect", "--extract", x, initrd)
+	kver := strings.TrimPrefix(filepath.Base(kernel), "vmlinuz-")
+	modDir := filepath.Join(x, "usr", "lib", "modules", kver)
+	var xz, plain int
+	filepath.WalkDir(modDir, func(p string, d os.DirEntry, err error) error {
+		switch {
+		case err != nil || d.IsDir():
+		case strings.HasSuffix(p, ".ko.xz"):
+			xz++
+		case strings.HasSuffix(p, ".ko"):
+			plain++
+		}
+		return nil
+	})
+	if xz == 0 || plain != 0 {
+		t.Errorf("image %s holds %d .ko.xz and %d .ko modules, want only .ko.xz", initrd, xz, plain)
+	}
+	if dep, err := os.ReadFile(filepath.Join(modDir, "modules.dep")); err != nil || !strings.Contains(string(dep), "kernel/fs/ext4/ext4.ko.xz:") {
+		t.Errorf("the image's modules.dep does not name ext4.ko.xz (%v)", err)
+	}
+	t.Logf("image %s: %d bytes, %d .ko.xz modules", initrd, fileSize(t, initrd), xz)
+
+	img := makeFS(t, fixtureRoot(t), fsSpec{"ext4", rootUUID, "pkgroot", 64})
+	disk := makeDisk(t, partSpec{label: "rootpart", uuid: rootPartUUID, image: img})
+	v := bootVM(t, vmConfig{kernel: kernel, initrd: initrd, disks: []string{disk}, cmdline: "root=PARTUUID=" + rootPartUUID})
+	got := expectRoot(t, v)
+	if f := strings.Fields(got["root"]); len(f) != 3 || f[1] != "ext4" {
+		t.Errorf("root mount = %q, want ext4", got["root"])
+	}
+	log := v.tail(1 << 20)
+	for _, m := range []string{"virtio_blk", "ext4", "jbd2"} {
+		re := regexp.MustCompile(`loaded module module=` + m + ` file=\S+/` + m + `\.ko\.xz`)
+		if !re.MatchString(log) {
+			t.Errorf("console shows no %q: %s was not loaded from its .ko.xz", re, m)
+		}
+	}
+	if strings.Contains(log, "decompressed by stage0") || strings.Contains(log, "not an xz compressed module") {
+		t.Errorf("a module fell back to stage0's decompression on 6.12, which decompresses xz itself")
 	}
 }

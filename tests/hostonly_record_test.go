@@ -13,7 +13,7 @@ import (
 const recordHeader = "PKGINITRD-RECORD"
 
 // recordScript is the part of the recorder init that writes the guest's
-// /proc/modules, /proc/self/mountinfo and the parts of /sys host-only
+// /proc/modules, /proc/self/mountinfo, /proc/crypto and the parts of /sys host-only
 // detection reads to the disk starting with recordHeader, as text:
 // sections "== NAME", symbolic links as busybox stat's %N ('path' ->
 // 'target'), attribute files as grep -H (path:content).
@@ -23,6 +23,8 @@ const recordScript = `rec=/run/record
   $bb cat /proc/modules
   $bb echo "== proc/self/mountinfo"
   $bb cat /proc/self/mountinfo
+  $bb echo "== proc/crypto"
+  $bb cat /proc/crypto
   $bb echo "== links"
   $bb find /sys/dev/block /sys/block /sys/class/block /sys/devices -type l -exec $bb stat -c '%N' {} +
   $bb find /sys/bus -path '*/drivers/*/module' -type l -exec $bb stat -c '%N' {} +
@@ -99,7 +101,7 @@ func extractRecording(t *testing.T, disk string) string {
 			continue
 		}
 		switch section {
-		case "proc/modules", "proc/self/mountinfo":
+		case "proc/modules", "proc/self/mountinfo", "proc/crypto":
 			text.WriteString(line + "\n")
 		case "links":
 			// '/sys/a/b' -> '../c'

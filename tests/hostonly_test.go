@@ -9,7 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/pkginitrd/pkginitrd/bootconf"
 	"github.com/pkginitrd/pkginitrd/hostinfo"
 )
 
@@ -77,7 +79,7 @@ func TestHostOnlyDetection(t *testing.T) {
 	for _, b := range rootBuses {
 		t.Run(b.name, func(t *testing.T) {
 			sysroot := recordGuest(t, e, b, guestDisk(t))
-			h, err := hostinfo.Detect(filepath.Join(sysroot, "proc"), filepath.Join(sysroot, "sys"))
+			h, err := hostinfo.Detect(hostinfo.Dirs{Proc: filepath.Join(sysroot, "proc"), Sys: filepath.Join(sysroot, "sys")})
 			if err != nil {
 				t.Fatalf("Detect(recorded %s guest): %v", b.name, err)
 			}
@@ -139,6 +141,97 @@ func TestHostOnlyBoot(t *testing.T) {
 	genCount := moduleCount(t, pkginitrd(t, e, "modules", "--kernel-package", "linux-image-amd64", "--cache-dir", e.cacheDir, "--generic"))
 	hostSize, genSize := fileSize(t, initrd), fileSize(t, generic)
 	t.Logf("host-only image: %d bytes, %d modules; generic image: %d bytes, %d modules", hostSize, hostCount, genSize, genCount)
+	if hostCount >= genCount || hostSize >= genSize {
+		t.Errorf("host-only image (%d bytes, %d modules) is not smaller than the generic one (%d bytes, %d modules)", hostSize, hostCount, genSize, genCount)
+	}
+}
+
+// TestHostOnlyLUKSLVM records a guest whose root is an LV (vgc/root) on a
+// LUKS2 container, checks that detection finds the device-mapper and
+// cipher modules and the luks and lvm layers, then builds a host-only
+// image from the recording and boots the same guest with it: no root= on
+// the command line, the passphrase typed at stage0's prompt.
+func TestHostOnlyLUKSLVM(t *testing.T) {
+	e := setup(t)
+	disks := makeDMDisksFrom(t, e, recorderRoot(t))
+	kernel, generic := buildImage(t, e, "--generic")
+	typePassphrase := func(v *vm) {
+		t.Helper()
+		v.expect(`is locked; enter its passphrase`, bootTimeout)
+		time.Sleep(2 * time.Second)
+		v.send(luksPassphrase + "\n")
+	}
+
+	rec := recordDisk(t)
+	v := bootVM(t, vmConfig{kernel: kernel, initrd: generic, disks: []string{disks.lvmLuks, rec},
+		cmdline: "root=/dev/mapper/vgc-root rd.luks.uuid=" + lvmLuksUUID})
+	typePassphrase(v)
+	if got := expectRoot(t, v); got["recorded"] == "" {
+		t.Fatalf("the LVM-on-LUKS guest recorded nothing: %q", got)
+	}
+	sysroot := extractRecording(t, rec)
+
+	h, err := hostinfo.Detect(hostinfo.Dirs{Proc: filepath.Join(sysroot, "proc"), Sys: filepath.Join(sysroot, "sys")})
+	if err != nil {
+		t.Fatalf("Detect(recorded LVM-on-LUKS guest): %v", err)
+	}
+	for _, n := range h.Needs {
+		if n.Kind != hostinfo.Loaded {
+			t.Logf("detected: %s: %s", n.Name, n.Reason)
+		}
+	}
+	if !slices.Contains(h.Layers, hostinfo.LayerCrypt) || !slices.Contains(h.Layers, hostinfo.LayerLVM) {
+		t.Errorf("Detect(recorded LVM-on-LUKS guest).Layers = %q, want crypt and lvm", h.Layers)
+	}
+	layers := h.Modules(hostinfo.RootLayer)
+	for _, m := range []string{"dm_mod", "dm_crypt"} {
+		if !slices.Contains(layers, m) {
+			t.Errorf("Detect(recorded LVM-on-LUKS guest) root layers = %q, want %s", layers, m)
+		}
+	}
+	// The guest's /proc/crypto names the modules of the cipher
+	// (aes-xts-plain64): xts at least (aes may be built in).
+	ciphers := h.Modules(hostinfo.RootCrypto)
+	if !slices.Contains(ciphers, "xts") {
+		t.Errorf("Detect(recorded LVM-on-LUKS guest) cipher modules = %q, want xts", ciphers)
+	}
+
+	_, initrd := buildImage(t, e, "--sysroot", sysroot)
+	x := t.TempDir()
+	run(t, e.bin, "inspect", "--extract", x, initrd)
+	for _, p := range []string{"usr/sbin/cryptsetup", "usr/sbin/lvm"} {
+		if _, err := os.Stat(filepath.Join(x, p)); err != nil {
+			t.Errorf("host-only image of an LVM-on-LUKS guest lacks %s: %v", p, err)
+		}
+	}
+	// The guest mounted its root from /dev/dm-N; the image names the LV.
+	cf, err := os.Open(filepath.Join(x, bootconf.Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, err := bootconf.Parse(cf)
+	cf.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conf.Root.Device != "/dev/mapper/vgc-root" || !conf.HasFeature("luks") || !conf.HasFeature("lvm") || !slices.Contains(conf.ForceLoad, "xts") {
+		t.Errorf("host-only image config: root %+v, features %q, force_load %q; want /dev/mapper/vgc-root, luks and lvm, xts (recorded root %s)",
+			conf.Root, conf.Features, conf.ForceLoad, h.Root.Source)
+	}
+	v = bootVM(t, vmConfig{kernel: kernel, initrd: initrd, disks: []string{disks.lvmLuks}})
+	typePassphrase(v)
+	got := expectRoot(t, v)
+	if f := strings.Fields(got["root"]); len(f) != 3 || !strings.HasPrefix(f[0], "/dev/dm-") || f[1] != "ext4" {
+		t.Errorf("host-only LVM-on-LUKS boot: root mount = %q, want /dev/dm-* ext4", got["root"])
+	}
+	if strings.Contains(v.tail(1<<20), luksPassphrase) {
+		t.Errorf("the passphrase appears on the console")
+	}
+
+	hostCount := moduleCount(t, pkginitrd(t, e, "modules", "--kernel-package", "linux-image-amd64", "--cache-dir", e.cacheDir, "--sysroot", sysroot))
+	genCount := moduleCount(t, pkginitrd(t, e, "modules", "--kernel-package", "linux-image-amd64", "--cache-dir", e.cacheDir, "--generic"))
+	hostSize, genSize := fileSize(t, initrd), fileSize(t, generic)
+	t.Logf("host-only LVM-on-LUKS image: %d bytes, %d modules; generic image: %d bytes, %d modules", hostSize, hostCount, genSize, genCount)
 	if hostCount >= genCount || hostSize >= genSize {
 		t.Errorf("host-only image (%d bytes, %d modules) is not smaller than the generic one (%d bytes, %d modules)", hostSize, hostCount, genSize, genCount)
 	}

@@ -9,7 +9,7 @@ export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -q
 "${sudo[@]}" apt-get install -y -q --no-install-recommends \
   qemu-system-x86 cpio gdisk e2fsprogs xfsprogs btrfs-progs dosfstools \
-  squashfs-tools xorriso mtools zstd xz-utils lz4 kmod dpkg-dev \
+  squashfs-tools xorriso mtools zstd xz-utils lz4 kmod cryptsetup-bin dpkg-dev \
   debian-archive-keyring ca-certificates dracut-core bc isolinux syslinux-common
 
 command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"

@@ -16,7 +16,11 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
+
+	confd "github.com/pkginitrd/pkginitrd/conf.d"
 )
 
 // CacheDir returns the shared test cache directory, creating it.
@@ -84,7 +88,7 @@ func KernelPackage(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("apt-cache depends linux-image-amd64: %v", err)
 	}
-	m := regexp.MustCompile(`Depends: (linux-image-[0-9][^\s]*-amd64)\b`).FindSubmatch(out)
+	m := kernelDep.FindSubmatch(out)
 	if m == nil {
 		t.Fatalf("apt-cache depends linux-image-amd64: no linux-image-KVER dependency in:\n%s", out)
 	}
@@ -98,11 +102,150 @@ func KernelPackage(t testing.TB) string {
 func Kernel(t testing.TB) (root, kver string) {
 	t.Helper()
 	pkg := KernelPackage(t)
+	return unpackKernel(t, pkg, Deb(t, pkg))
+}
+
+// ReleaseKernel is Kernel for another Debian release than the host's (e.g.
+// "trixie", whose 6.12 modules ship .ko.xz): the package that release's
+// linux-image-amd64 depends on, found and downloaded with apt-get on a
+// private state under the cache (Debian's mirror and keyring from pkginitrd's
+// shipped configuration), its lists refreshed daily. The module tree is at
+// root/lib/modules/KVER or root/usr/lib/modules/KVER (see ModulesDir).
+func ReleaseKernel(t testing.TB, release string) (root, kver string) {
+	t.Helper()
+	a := releaseApt(t, release)
+	out := a.run(t, "", "apt-cache", "depends", "linux-image-amd64")
+	m := kernelDep.FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("%s: apt-cache depends linux-image-amd64: no linux-image-KVER dependency in:\n%s", release, out)
+	}
+	pkg := string(m[1])
+	mu.Lock()
+	dir := filepath.Join(CacheDir(t), "debs")
+	debs, _ := filepath.Glob(filepath.Join(dir, pkg+"_*.deb"))
+	if len(debs) == 0 {
+		tmp, err := os.MkdirTemp(dir, ".dl-")
+		if err != nil {
+			mu.Unlock()
+			t.Fatal(err)
+		}
+		a.run(t, tmp, "apt-get", "download", pkg)
+		debs, _ = filepath.Glob(filepath.Join(tmp, "*.deb"))
+		if len(debs) != 1 {
+			mu.Unlock()
+			t.Fatalf("%s: apt-get download %s produced %v", release, pkg, debs)
+		}
+		dst := filepath.Join(dir, filepath.Base(debs[0]))
+		err = os.Rename(debs[0], dst)
+		os.RemoveAll(tmp)
+		if err != nil {
+			mu.Unlock()
+			t.Fatal(err)
+		}
+		debs = []string{dst}
+	}
+	mu.Unlock()
+	return unpackKernel(t, pkg, debs[len(debs)-1])
+}
+
+// ModulesDir returns the module directory of a kernel unpacked by Kernel or
+// ReleaseKernel.
+func ModulesDir(t testing.TB, root, kver string) string {
+	t.Helper()
+	for _, d := range []string{"lib/modules", "usr/lib/modules"} {
+		p := filepath.Join(root, d, kver)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	t.Fatalf("kernel %s unpacked at %s has no module directory", kver, root)
+	return ""
+}
+
+var kernelDep = regexp.MustCompile(`Depends: (linux-image-[0-9][^\s]*-amd64)\b`) //nolint:gochecknoglobals // constant pattern
+
+// privateApt runs apt on a private state for one release.
+type privateApt struct {
+	release string
+	opts    []string
+}
+
+// releaseApt prepares (and refreshes once a day) the private apt state of release.
+func releaseApt(t testing.TB, release string) privateApt {
+	t.Helper()
+	cfg, _, err := confd.Load(confd.Sources{})
+	if err != nil {
+		t.Fatalf("pkginitrd's shipped configuration: %v", err)
+	}
+	d, ok := cfg.Distributions["debian"]
+	if !ok || d.Mirror == "" {
+		t.Fatalf("pkginitrd's shipped configuration has no debian mirror")
+	}
+	dir := filepath.Join(CacheDir(t), "apt-"+release)
+	for _, sub := range []string{"lists/partial", "archives/partial", "parts"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := map[string]string{
+		"sources.list": fmt.Sprintf("deb [signed-by=%s] %s %s main\n", d.Keyring, d.Mirror, release),
+		"status":       "",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := privateApt{release: release, opts: []string{
+		"-o", "Dir::Etc::SourceList=" + filepath.Join(dir, "sources.list"),
+		"-o", "Dir::Etc::SourceParts=" + filepath.Join(dir, "parts"),
+		"-o", "Dir::Etc::PreferencesParts=" + filepath.Join(dir, "parts"),
+		"-o", "Dir::State::Lists=" + filepath.Join(dir, "lists"),
+		"-o", "Dir::State::status=" + filepath.Join(dir, "status"),
+		"-o", "Dir::Cache=" + filepath.Join(dir, "cache"),
+		"-o", "Dir::Cache::Archives=" + filepath.Join(dir, "archives"),
+		"-o", "APT::Architecture=amd64", "-o", "APT::Architectures=amd64",
+		"-o", "APT::Sandbox::User=root", "-o", "Debug::NoLocking=1",
+	}}
+	mu.Lock()
+	defer mu.Unlock()
+	defer lockFile(t, filepath.Join(dir, "lock"))()
+	stamp := filepath.Join(dir, "updated")
+	if st, err := os.Stat(stamp); err == nil && time.Since(st.ModTime()) < 24*time.Hour {
+		return a
+	}
+	a.run(t, "", "apt-get", "-q", "update")
+	if err := os.WriteFile(stamp, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func (a privateApt) run(t testing.TB, dir, tool string, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(tool, append(append([]string(nil), a.opts...), args...)...)
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s (%s, private state): %s %s: %v\n%s", tool, a.release, tool, strings.Join(args, " "), err, stderr.String())
+	}
+	return out
+}
+
+// unpackKernel unpacks the kernel package deb once into the cache.
+func unpackKernel(t testing.TB, pkg, deb string) (root, kver string) {
+	t.Helper()
 	kver = strings.TrimPrefix(pkg, "linux-image-")
-	deb := Deb(t, pkg)
 	mu.Lock()
 	defer mu.Unlock()
 	root = filepath.Join(CacheDir(t), "kernel", strings.TrimSuffix(filepath.Base(deb), ".deb"))
+	if err := os.MkdirAll(filepath.Dir(root), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// go test runs packages in parallel processes: one unpacks, the others wait.
+	defer lockFile(t, root+".lock")()
 	if _, err := os.Stat(filepath.Join(root, ".complete")); err == nil {
 		return root, kver
 	}
@@ -124,8 +267,29 @@ func Kernel(t testing.TB) (root, kver string) {
 	if err := os.Rename(tmp, root); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(root, "lib", "modules", kver)); err != nil {
-		t.Fatalf("kernel package %s has no module tree: %v", pkg, fmt.Errorf("%w", err))
+	found := false
+	for _, d := range []string{"lib/modules", "usr/lib/modules"} {
+		if _, err := os.Stat(filepath.Join(root, d, kver)); err == nil {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("kernel package %s has no module tree %s", pkg, kver)
 	}
 	return root, kver
+}
+
+// lockFile takes an exclusive flock on file (created if needed), shared by
+// all test processes, and returns its release.
+func lockFile(t testing.TB, file string) func() {
+	t.Helper()
+	f, err := os.OpenFile(file, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		t.Fatalf("lock %s: %v", file, err)
+	}
+	return func() { f.Close() }
 }

@@ -2,36 +2,28 @@ package modload
 
 import (
 	"errors"
-	"fmt"
-	"os"
 
 	"golang.org/x/sys/unix"
 )
 
-// Kernel returns the System that loads modules into the running kernel
-// with finit_module(2). Modules must be uncompressed: the image stores them
-// so, and in-kernel decompression (MODULE_INIT_COMPRESSED_FILE) needs
-// Linux ≥ 6.4 with the matching compressor built in.
+// Kernel returns the System that loads modules into the running kernel:
+// plain modules with finit_module(2), compressed ones (.ko.xz, .ko.zst,
+// .ko.gz) with finit_module and MODULE_INIT_COMPRESSED_FILE when the kernel
+// decompresses their method (/sys/module/compression), else decompressed
+// here and loaded with init_module(2). See FileLoader.
 func Kernel() System {
-	return System{LoadModule: finitModule}
+	return System{LoadModule: NewFileLoader(KernelSyscalls(), "/sys").Load}
 }
 
-func finitModule(path, params string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
+// KernelSyscalls returns the real finit_module and init_module.
+func KernelSyscalls() Syscalls {
+	return Syscalls{
+		FinitModule: unix.FinitModule,
+		InitModule:  unix.InitModule,
+		IsUnsupported: func(err error) bool {
+			return errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL)
+		},
 	}
-	defer f.Close()
-	for {
-		err = unix.FinitModule(int(f.Fd()), params, 0)
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("finit_module %s: %w", path, err)
-	}
-	return nil
 }
 
 // isExist reports "already loaded".

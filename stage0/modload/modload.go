@@ -217,9 +217,9 @@ func (l *Loader) load(ctx context.Context, s kmod.Step, e *entry, after []*entry
 	e.dur = time.Since(start)
 	switch {
 	case err == nil && params != "":
-		l.log.Info("loaded module", "module", s.Name, "params", params, "took", e.dur.Round(time.Millisecond))
+		l.log.Info("loaded module", "module", s.Name, "file", s.Path, "params", params, "took", e.dur.Round(time.Millisecond))
 	case err == nil:
-		l.log.Info("loaded module", "module", s.Name, "took", e.dur.Round(time.Millisecond))
+		l.log.Info("loaded module", "module", s.Name, "file", s.Path, "took", e.dur.Round(time.Millisecond))
 	case isExist(err):
 		l.log.Debug("module already loaded", "module", s.Name)
 	case isNoDevice(err):
