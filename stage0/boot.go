@@ -339,6 +339,11 @@ func (b *boot) fsck(ctx context.Context, mode, repair string) error {
 	if err != nil {
 		return err
 	}
+	if b.root.ReadOnly {
+		// A read-only mapping (rd.luks.options=readonly) cannot be repaired.
+		b.log.Info("the root device is read-only; not checking it", "device", b.root.Node)
+		return nil
+	}
 	checker := b.conf.Fsck[fsType]
 	if checker == "" {
 		b.log.Debug("no checker for this filesystem type in the image", "type", fsType)
@@ -389,7 +394,8 @@ func (b *boot) mountRoot(ctx context.Context) error {
 	return nil
 }
 
-// switchRoot resolves the init, stops hotplug and hands over.
+// switchRoot resolves the init, stops hotplug, keeps the shutdown side in
+// /run/initramfs when the root needs it, and hands over.
 func (b *boot) switchRoot(ctx context.Context, init string, args []string) error {
 	candidates := append([]string{init}, switchroot.DefaultInits()...)
 	path, err := b.sys.ResolveInit(newRoot, candidates...)
@@ -413,6 +419,7 @@ func (b *boot) switchRoot(ctx context.Context, init string, args []string) error
 		b.log.Warn("module loads still running at switch_root")
 	case <-ctx.Done():
 	}
+	b.keepShutdown()
 	b.log.Info("switching root", "root", newRoot, "init", path, "args", strings.Join(args, " "))
 	return b.sys.SwitchRoot(switchroot.Options{
 		NewRoot: newRoot,

@@ -48,7 +48,8 @@ type fakeSys struct {
 	switched *switchroot.Options
 	reboots  []int
 	fsck     fsck.Outcome
-	expire   bool // the root wait times out at once
+	expire   bool     // the root wait times out at once
+	stack    []string // device-mapper and loop devices (StorageStack)
 
 	onScan  func(n int) // called after the n-th Scan (1-based)
 	onShell func(n int) // called during the n-th shell
@@ -156,6 +157,15 @@ func (f *fakeSys) system() System {
 			f.mu.Lock()
 			f.switched = &o
 			f.mu.Unlock()
+			return nil
+		},
+		StorageStack: func() ([]string, error) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			return f.stack, nil
+		},
+		InstallShutdown: func(dir string) error {
+			f.record("install shutdown %s", dir)
 			return nil
 		},
 		Reboot: func(cmd int) error {

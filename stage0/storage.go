@@ -1,10 +1,15 @@
 package stage0
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
+	"time"
 
+	"github.com/pkginitrd/pkginitrd/stage0/blkid"
 	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
 	"github.com/pkginitrd/pkginitrd/stage0/device"
 	"github.com/pkginitrd/pkginitrd/stage0/dm"
@@ -54,10 +59,30 @@ func (s storageStep) String() string {
 	return strings.Join(on, " and ") + " when the root needs them (rd.luks, rd.lvm)"
 }
 
+// Run reports the ignored options and reads the image's crypttab (again
+// on every retry: the user may have fixed it in the emergency shell).
 func (s storageStep) Run(_ context.Context, b *boot) error {
 	for _, w := range s.warnings {
 		b.log.Warn("kernel command line: storage option ignored", "problem", w)
 	}
+	b.set.DM.Crypttab = nil
+	if !b.set.DM.LUKS || !b.set.DM.UseCrypttab {
+		return nil
+	}
+	data, err := b.sys.DM.ReadFile(dm.CrypttabPath)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		b.log.Warn("cannot read the image's crypttab; ignoring it", "path", dm.CrypttabPath, "err", err)
+		return nil
+	}
+	entries, warns := dm.ParseCrypttab(bytes.NewReader(data))
+	for _, w := range warns {
+		b.log.Warn("crypttab: entry or option ignored", "problem", w)
+	}
+	b.set.DM.Crypttab = entries
+	b.log.Info("read the image's crypttab (rd.luks.crypttab=0 ignores it)", "path", dm.CrypttabPath, "entries", len(entries))
 	return nil
 }
 
@@ -69,8 +94,9 @@ func (b *boot) activate(ctx context.Context, devs []device.Device, ref *cmdline.
 	c := b.set.DM
 	if root != nil {
 		if c.LUKS && root.Info != nil && root.Info.Type == "crypto_LUKS" {
-			name := c.MapName(root.Info.UUID)
-			if err := b.openLUKS(ctx, root, name); err != nil {
+			u := b.unlockFor(root, devs)
+			name := u.Name
+			if err := b.openLUKS(ctx, root, u); err != nil {
 				return false, err
 			}
 			*ref = cmdline.DeviceRef{Kind: cmdline.Path, Value: "/dev/mapper/" + name, Raw: "/dev/mapper/" + name}
@@ -86,11 +112,11 @@ func (b *boot) activate(ctx context.Context, devs []device.Device, ref *cmdline.
 			if d.Info == nil || d.Info.Type != "crypto_LUKS" || !c.WantLUKS(d.Info.UUID) {
 				continue
 			}
-			name := c.MapName(d.Info.UUID)
-			if b.mapped(name) {
+			u := b.unlockFor(d, devs)
+			if b.mapped(u.Name) {
 				continue
 			}
-			if err := b.openLUKS(ctx, d, name); err != nil {
+			if err := b.openLUKS(ctx, d, u); err != nil {
 				return false, err
 			}
 			did = true
@@ -110,6 +136,9 @@ func (b *boot) activate(ctx context.Context, devs []device.Device, ref *cmdline.
 		}
 		if fresh {
 			b.activateLVM(ctx, *ref)
+			if err := b.checkLV(ctx, *ref); err != nil {
+				return false, err
+			}
 			did = true
 		}
 	}
@@ -160,17 +189,90 @@ func (b *boot) loadQuietly(ctx context.Context, names []string) {
 	}
 }
 
-func (b *boot) openLUKS(ctx context.Context, d *device.Device, name string) error {
-	if b.mapped(name) {
+// unlockFor decides how to open the container on d: its name, keys and
+// options from the command line and the crypttab (dm.Config.For).
+func (b *boot) unlockFor(d *device.Device, devs []device.Device) dm.Unlock {
+	return b.set.DM.For(d.Info.UUID, func(r cmdline.DeviceRef) bool {
+		if r.Kind == cmdline.Path {
+			m, _ := device.Resolve(devRoot, devs, r)
+			return m != nil && m.Node == d.Node
+		}
+		for _, m := range device.Find(devs, r) {
+			if m.Node == d.Node {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func (b *boot) openLUKS(ctx context.Context, d *device.Device, u dm.Unlock) error {
+	if b.mapped(u.Name) {
 		return nil
 	}
 	cryptsetup, err := b.tool("cryptsetup")
 	if err != nil {
 		return fmt.Errorf("unlock %s: %w", d.Node, err)
 	}
+	if u.Entry != nil {
+		b.log.Info("LUKS container listed in the crypttab", "device", d.Node, "line", u.Entry.Line, "name", u.Name)
+	}
 	b.loadQuietly(ctx, luksModules())
-	u := dm.Unlocker{Sys: b.sys.DM, Log: b.log, Cryptsetup: cryptsetup}
-	return u.Open(ctx, dm.Container{Node: d.Node, UUID: d.Info.UUID, Label: d.Info.Label, Name: name}, b.set.DM.KeyFile)
+	un := dm.Unlocker{Sys: b.sys.DM, Log: b.log, Cryptsetup: cryptsetup, ReadKey: b.readKey}
+	return un.Open(ctx, dm.Container{Node: d.Node, UUID: d.Info.UUID, Label: d.Info.Label, Name: u.Name}, u)
+}
+
+// readKey reads a keyfile from the image, or from its key device: waited
+// for (rd.luks.key.tout=), mounted read-only just long enough to read it.
+func (b *boot) readKey(ctx context.Context, k dm.Key) ([]byte, error) {
+	if k.Device.Kind == cmdline.None {
+		return b.sys.DM.ReadFile(k.Path)
+	}
+	d, err := b.waitKeyDevice(ctx, k.Device)
+	if err != nil {
+		return nil, err
+	}
+	if d.Info == nil || d.Info.Usage != blkid.UsageFilesystem {
+		return nil, fmt.Errorf("the key device %s (%s) holds no filesystem stage0 can mount", k.Device, d)
+	}
+	fsType := d.Info.Type
+	mods := []string{"fs-" + fsType}
+	if fsType == "vfat" {
+		mods = append(mods, "nls_cp437", "nls_utf8")
+	}
+	b.loadQuietly(ctx, mods)
+	b.log.Info("reading a keyfile from its key device", "keyfile", k.Path, "device", d.Node, "type", fsType)
+	return b.sys.DM.ReadDeviceFile(ctx, d.Node, fsType, k.Path)
+}
+
+// waitKeyDevice scans the block devices until ref resolves, for at most
+// the key timeout; then the error wraps dm.ErrNoKeyDevice.
+func (b *boot) waitKeyDevice(ctx context.Context, ref cmdline.DeviceRef) (*device.Device, error) {
+	timeout := b.set.DM.KeyTimeout
+	if timeout == 0 {
+		timeout = dm.DefaultKeyTimeout
+	}
+	deadline := b.sys.After(timeout)
+	for first := true; ; first = false {
+		devs, err := b.sys.Scan()
+		if err != nil {
+			return nil, fmt.Errorf("scan block devices: %w", err)
+		}
+		if d, err := device.Resolve(devRoot, devs, ref); err == nil && d != nil {
+			return d, nil
+		}
+		if first {
+			b.sys.DM.Say(fmt.Sprintf("waiting up to %s for the key device %s (rd.luks.key.tout=)", timeout, ref))
+		}
+		select {
+		case <-b.wake:
+		case <-b.sys.After(250 * time.Millisecond):
+		case <-deadline:
+			return nil, fmt.Errorf("%w: %s did not appear within %s", dm.ErrNoKeyDevice, ref, timeout)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // activateLVM runs lvm; failures are logged, since the root wait reports
@@ -191,9 +293,76 @@ func (b *boot) activateLVM(ctx context.Context, root cmdline.DeviceRef) {
 	}
 }
 
+// listLVs returns the logical volumes LVM knows, as "VG/LV".
+func (b *boot) listLVs(ctx context.Context) ([]string, error) {
+	lvm, err := b.tool("lvm")
+	if err != nil {
+		return nil, err
+	}
+	out, code, err := b.sys.DM.Run(ctx, dm.LVsArgs(lvm), dm.Env(), nil)
+	if err != nil || code != 0 {
+		return nil, fmt.Errorf("lvm lvs: status %d: %v: %s", code, err, strings.TrimSpace(string(out)))
+	}
+	return dm.ParseLVs(out), nil
+}
+
+// checkLV fails when root= names a logical volume that its volume group,
+// known to LVM, does not have. A volume group not seen yet is not an
+// error: its physical volumes may still be on their way.
+func (b *boot) checkLV(ctx context.Context, ref cmdline.DeviceRef) error {
+	if ref.Kind != cmdline.Path {
+		return nil
+	}
+	vg, lv, ok := dm.LogicalVolume(ref.Value)
+	if !ok {
+		return nil
+	}
+	lvs, err := b.listLVs(ctx)
+	if err != nil {
+		b.log.Debug("cannot list the logical volumes", "err", err)
+		return nil
+	}
+	hasVG := false
+	for _, l := range lvs {
+		if l == vg+"/"+lv {
+			return nil
+		}
+		hasVG = hasVG || strings.HasPrefix(l, vg+"/")
+	}
+	if !hasVG {
+		return nil
+	}
+	return fmt.Errorf("root=%s: the volume group %s has no logical volume %s (logical volumes found: %s)", ref, vg, lv, strings.Join(lvs, ", "))
+}
+
 // storageHint explains a root timeout in terms of the LUKS containers
-// rd.luks.uuid= asked for and that never showed up.
+// rd.luks.uuid= asked for and that never showed up, and of the logical
+// volumes LVM knows when root= names one.
 func (b *boot) storageHint(devs []device.Device) string {
+	return b.luksHint(devs) + b.lvmHint()
+}
+
+func (b *boot) lvmHint() string {
+	if !b.set.DM.LVM || b.waiting.Kind != cmdline.Path {
+		return ""
+	}
+	vg, lv, ok := dm.LogicalVolume(b.waiting.Value)
+	if !ok {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	lvs, err := b.listLVs(ctx)
+	switch {
+	case err != nil:
+		return ""
+	case len(lvs) == 0:
+		return fmt.Sprintf("; no logical volume %s/%s: LVM found no logical volumes", vg, lv)
+	}
+	return fmt.Sprintf("; no logical volume %s/%s (logical volumes found: %s)", vg, lv, strings.Join(lvs, ", "))
+}
+
+func (b *boot) luksHint(devs []device.Device) string {
 	var missing []string
 	for _, u := range b.set.DM.LUKSUUIDs {
 		found := false

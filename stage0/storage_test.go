@@ -3,7 +3,9 @@ package stage0
 import (
 	"bytes"
 	"context"
+	"io/fs"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -26,13 +28,19 @@ const (
 
 // dmWorld is a fake device-mapper: cryptsetup accepts secretPass and
 // makes the mapping appear with the root filesystem in it; lvm makes the
-// logical volume vg/root appear.
+// logical volume vg/root appear, holding the root filesystem or, with
+// lukslv set, a LUKS container; lvm lvs lists vg/root and vg/swap.
 type dmWorld struct {
-	f     *fakeSys
-	mu    sync.Mutex
-	maps  []dm.Mapping
-	typed []string
-	runs  []string
+	f         *fakeSys
+	mu        sync.Mutex
+	maps      []dm.Mapping
+	typed     []string
+	runs      []string
+	files     map[string]string // image files
+	keyDev    map[string]string // "NODE:PATH" on key devices
+	lukslv    bool              // vg/root holds LUKS (luksUUID), not the filesystem
+	badHeader bool              // isLuks fails
+	mounted   []string          // key device reads
 }
 
 func (w *dmWorld) system() dm.System {
@@ -42,6 +50,10 @@ func (w *dmWorld) system() dm.System {
 			defer w.mu.Unlock()
 			w.runs = append(w.runs, strings.Join(argv, " "))
 			switch {
+			case strings.HasSuffix(argv[0], "/cryptsetup") && argv[1] == "isLuks":
+				if w.badHeader {
+					return []byte("Device /dev/vda is not a valid LUKS device."), 1, nil
+				}
 			case strings.HasSuffix(argv[0], "/cryptsetup"):
 				if string(stdin) != secretPass {
 					return []byte("No key available with this passphrase."), 2, nil
@@ -49,9 +61,22 @@ func (w *dmWorld) system() dm.System {
 				name := argv[len(argv)-1]
 				w.maps = append(w.maps, dm.Mapping{Kernel: "dm-0", Name: name, UUID: "CRYPT-LUKS2-x-" + name})
 				w.addDev("dm-0", "/dev/mapper/"+name, name, "ext4", rootUUID)
+				if slices.Contains(argv, "--readonly") {
+					w.f.mu.Lock()
+					w.f.devs[len(w.f.devs)-1].ReadOnly = true
+					w.f.mu.Unlock()
+				}
+			case strings.HasSuffix(argv[0], "/lvm") && argv[1] == "lvs":
+				return []byte("  vg/root\n  vg/swap\n"), 0, nil
 			case strings.HasSuffix(argv[0], "/lvm"):
 				w.maps = append(w.maps, dm.Mapping{Kernel: "dm-1", Name: "vg-root", UUID: "LVM-x"})
-				w.addDev("dm-1", "/dev/vg/root", "vg-root", "ext4", rootUUID)
+				if w.lukslv {
+					w.f.mu.Lock()
+					w.f.devs = append(w.f.devs, containerDev("dm-1", "crypto_LUKS", luksUUID))
+					w.f.mu.Unlock()
+				} else {
+					w.addDev("dm-1", "/dev/vg/root", "vg-root", "ext4", rootUUID)
+				}
 			}
 			return nil, 0, nil
 		},
@@ -65,8 +90,22 @@ func (w *dmWorld) system() dm.System {
 			w.typed = w.typed[1:]
 			return []byte(l), nil
 		},
-		Say:      func(line string) { w.f.record("say %s", line) },
-		ReadFile: func(string) ([]byte, error) { return nil, context.Canceled },
+		Say: func(line string) { w.f.record("say %s", line) },
+		ReadFile: func(p string) ([]byte, error) {
+			if s, ok := w.files[p]; ok {
+				return []byte(s), nil
+			}
+			return nil, fs.ErrNotExist
+		},
+		ReadDeviceFile: func(_ context.Context, node, fsType, path string) ([]byte, error) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			w.mounted = append(w.mounted, node+" "+fsType+" "+path)
+			if s, ok := w.keyDev[node+":"+path]; ok {
+				return []byte(s), nil
+			}
+			return nil, fs.ErrNotExist
+		},
 		Mappings: func() ([]dm.Mapping, error) {
 			w.mu.Lock()
 			defer w.mu.Unlock()
@@ -122,7 +161,16 @@ func runDMBoot(t *testing.T, w *dmWorld, line string, conf *bootconf.Config) res
 }
 
 func TestBootStorage(t *testing.T) {
-	both := &bootconf.Config{Features: []string{"luks", "lvm"}}
+	both := &bootconf.Config{Features: []string{"luks", "lvm"}, Fsck: map[string]string{"ext4": "/usr/sbin/fsck.ext4"}}
+	luksDev := []device.Device{containerDev("vda", "crypto_LUKS", luksUUID)}
+	pvDev := []device.Device{containerDev("vda", "LVM2_member", "pv-uuid")}
+	keydisk := device.Device{Name: "vdb", Node: "/dev/vdb", Major: 254, Minor: 16, Size: 1 << 20,
+		Info: &blkid.Info{Type: "vfat", Usage: blkid.UsageFilesystem, Label: "keydisk"}}
+	isLuks := "/usr/sbin/cryptsetup isLuks --verbose --disable-locks /dev/vda"
+	open := func(extra string) string {
+		return "/usr/sbin/cryptsetup open --type luks --disable-external-tokens --disable-locks --key-file=- " + extra
+	}
+	tab := func(line string) map[string]string { return map[string]string{"/etc/crypttab": line} }
 	tests := []struct {
 		name     string
 		devs     []device.Device
@@ -130,33 +178,68 @@ func TestBootStorage(t *testing.T) {
 		line     string
 		conf     *bootconf.Config
 		expire   bool
+		setup    func(w *dmWorld)
 		wantRuns []string // substrings of the commands run, in order
 		wantRoot string   // node mounted on /sysroot; "" = no mount
 		wantSaid string   // substring of a console line (say or log)
 	}{
-		{"luks by filesystem uuid", []device.Device{containerDev("vda", "crypto_LUKS", luksUUID)}, []string{secretPass}, "root=UUID=" + rootUUID, both, false,
-			[]string{"/usr/sbin/cryptsetup open --type luks --disable-external-tokens --disable-locks --key-file=- /dev/vda luks-" + luksUUID}, "/dev/mapper/luks-" + luksUUID, "is locked"},
-		{"root= names the container", []device.Device{containerDev("vda", "crypto_LUKS", luksUUID)}, []string{"wrong", secretPass}, "root=UUID=" + luksUUID, both, false,
-			[]string{"cryptsetup open", "cryptsetup open"}, "/dev/mapper/luks-" + luksUUID, "wrong passphrase"},
-		{"rd.luks.name", []device.Device{containerDev("vda", "crypto_LUKS", luksUUID)}, []string{secretPass}, "root=/dev/mapper/cr rd.luks.name=" + luksUUID + "=cr", both, false,
-			[]string{"/dev/vda cr"}, "/dev/mapper/cr", ""},
-		{"lvm by path", []device.Device{containerDev("vda", "LVM2_member", "pv-uuid")}, nil, "root=/dev/vg/root", both, false,
-			[]string{"/usr/sbin/lvm vgchange -ay --sysinit --config " + dm.LVMConfig}, "/dev/vg/root", ""},
-		{"lvm by filesystem uuid, rd.lvm.lv", []device.Device{containerDev("vda", "LVM2_member", "pv-uuid")}, nil, "root=UUID=" + rootUUID + " rd.lvm.lv=vg/root", both, false,
+		{"luks by filesystem uuid", luksDev, []string{secretPass}, "root=UUID=" + rootUUID, both, false, nil,
+			[]string{isLuks, open("/dev/vda luks-" + luksUUID)}, "/dev/mapper/luks-" + luksUUID, "is locked"},
+		{"root= names the container", luksDev, []string{"wrong", secretPass}, "root=UUID=" + luksUUID, both, false, nil,
+			[]string{isLuks, "cryptsetup open", "cryptsetup open"}, "/dev/mapper/luks-" + luksUUID, "wrong passphrase"},
+		{"rd.luks.name", luksDev, []string{secretPass}, "root=/dev/mapper/cr rd.luks.name=" + luksUUID + "=cr", both, false, nil,
+			[]string{isLuks, "/dev/vda cr"}, "/dev/mapper/cr", ""},
+		{"lvm by path", pvDev, nil, "root=/dev/vg/root", both, false, nil,
+			[]string{"/usr/sbin/lvm vgchange -ay --sysinit --config " + dm.LVMConfig, "/usr/sbin/lvm lvs"}, "/dev/vg/root", ""},
+		{"lvm by filesystem uuid, rd.lvm.lv", pvDev, nil, "root=UUID=" + rootUUID + " rd.lvm.lv=vg/root", both, false, nil,
 			[]string{"/usr/sbin/lvm lvchange -ay --sysinit --config " + dm.LVMConfig + " vg/root"}, "/dev/vg/root", ""},
-		{"rd.lvm=0", []device.Device{containerDev("vda", "LVM2_member", "pv-uuid")}, nil, "root=/dev/vg/root rd.lvm=0 rd.shell=0", both, true,
+		{"luks on lvm", pvDev, []string{secretPass}, "root=UUID=" + rootUUID, both, false, func(w *dmWorld) { w.lukslv = true },
+			[]string{"lvm vgchange", "cryptsetup isLuks --verbose --disable-locks /dev/dm-1", open("/dev/dm-1 luks-" + luksUUID)}, "/dev/mapper/luks-" + luksUUID, "is locked"},
+		{"rd.lvm=0", pvDev, nil, "root=/dev/vg/root rd.lvm=0 rd.shell=0", both, true, nil,
 			nil, "", "timed out"},
-		{"other container not unlocked", []device.Device{containerDev("vda", "crypto_LUKS", luksUUID)}, nil, "root=UUID=" + rootUUID + " rd.luks.uuid=0000 rd.shell=0", both, true,
+		{"missing logical volume", pvDev, nil, "root=/dev/vg/nope rd.shell=0", both, false, nil,
+			[]string{"lvm vgchange", "lvm lvs"}, "", "root=/dev/vg/nope: the volume group vg has no logical volume nope (logical volumes found: vg/root, vg/swap)"},
+		{"missing volume group lists the volumes at the timeout", pvDev, nil, "root=/dev/other/root rd.shell=0", both, true, nil,
+			[]string{"lvm vgchange", "lvm lvs", "lvm lvs"}, "", "timed out waiting for the root device /dev/other/root after 30s; no logical volume other/root (logical volumes found: vg/root, vg/swap)"},
+		{"other container not unlocked", luksDev, nil, "root=UUID=" + rootUUID + " rd.luks.uuid=0000 rd.shell=0", both, true, nil,
 			nil, "", "LUKS container rd.luks.uuid=0000 not found"},
-		{"no luks feature", []device.Device{containerDev("vda", "crypto_LUKS", luksUUID)}, nil, "root=UUID=" + rootUUID + " rd.luks.uuid=" + luksUUID + " rd.shell=0", &bootconf.Config{}, true,
+		{"no luks feature", luksDev, nil, "root=UUID=" + rootUUID + " rd.luks.uuid=" + luksUUID + " rd.shell=0", &bootconf.Config{}, true, nil,
 			nil, "", "this image has no luks feature"},
-		{"three wrong passphrases", []device.Device{containerDev("vda", "crypto_LUKS", luksUUID)}, []string{"a", "b", "c"}, "root=UUID=" + rootUUID + " rd.shell=0", both, false,
-			[]string{"cryptsetup", "cryptsetup", "cryptsetup"}, "", "wrong passphrase for LUKS container UUID=" + luksUUID + " on /dev/vda after 3 tries"},
+		{"three wrong passphrases", luksDev, []string{"a", "b", "c"}, "root=UUID=" + rootUUID + " rd.shell=0", both, false, nil,
+			[]string{isLuks, "cryptsetup", "cryptsetup", "cryptsetup"}, "", "wrong passphrase for LUKS container UUID=" + luksUUID + " on /dev/vda after 3 tries"},
+		{"damaged header", luksDev, []string{secretPass}, "root=UUID=" + rootUUID + " rd.shell=0", both, false, func(w *dmWorld) { w.badHeader = true },
+			[]string{isLuks}, "", "LUKS header unreadable: cryptsetup cannot read the header of LUKS container UUID=" + luksUUID + " on /dev/vda"},
+		{"crypttab name, keyfile and options", luksDev, nil, "root=UUID=" + rootUUID, both, false, func(w *dmWorld) {
+			w.files = tab("# root\ncr UUID=" + luksUUID + " /etc/k luks,discard,bogus\n")
+			w.files["/etc/k"] = secretPass
+		}, []string{isLuks, open("--allow-discards /dev/vda cr")}, "/dev/mapper/cr", "options not supported, ignored: bogus"},
+		{"crypttab by device path, keyfile-offset", luksDev, nil, "root=UUID=" + rootUUID, both, false, func(w *dmWorld) {
+			w.files = tab("cr /dev/vda /etc/k keyfile-offset=3,readonly\n")
+			w.files["/etc/k"] = "xyz" + secretPass
+		}, []string{isLuks, open("--readonly /dev/vda cr")}, "/dev/mapper/cr", ""},
+		{"command line over crypttab", luksDev, nil, "root=UUID=" + rootUUID + " rd.luks.name=" + luksUUID + "=cmd rd.luks.key=/etc/k2 rd.luks.options=" + luksUUID + "=readonly", both, false, func(w *dmWorld) {
+			w.files = tab("cr UUID=" + luksUUID + " /etc/k discard\n")
+			w.files["/etc/k"], w.files["/etc/k2"] = "wrong", secretPass
+		}, []string{isLuks, open("--readonly /dev/vda cmd")}, "/dev/mapper/cmd", ""},
+		{"rd.luks.crypttab=0", luksDev, []string{secretPass}, "root=UUID=" + rootUUID + " rd.luks.crypttab=0", both, false, func(w *dmWorld) {
+			w.files = tab("cr UUID=" + luksUUID + " /etc/k discard\n")
+			w.files["/etc/k"] = secretPass
+		}, []string{isLuks, open("/dev/vda luks-" + luksUUID)}, "/dev/mapper/luks-" + luksUUID, "is locked"},
+		{"key device", append(luksDev[:1:1], keydisk), nil, "root=UUID=" + rootUUID + " rd.luks.key=/keys/root.key:LABEL=keydisk rd.luks.options=discard", both, false, func(w *dmWorld) {
+			w.keyDev = map[string]string{"/dev/vdb:/keys/root.key": secretPass}
+		}, []string{isLuks, open("--allow-discards /dev/vda luks-" + luksUUID)}, "/dev/mapper/luks-" + luksUUID, "reading a keyfile from its key device"},
+		{"key device missing: passphrase", luksDev, []string{secretPass}, "root=UUID=" + rootUUID + " rd.luks.key=/keys/root.key:LABEL=keydisk", both, true, nil,
+			[]string{isLuks, open("/dev/vda luks-" + luksUUID)}, "/dev/mapper/luks-" + luksUUID, "key device not found: LABEL=keydisk did not appear within 15s"},
+		{"key not on the key device", append(luksDev[:1:1], keydisk), nil, "root=UUID=" + rootUUID + " rd.luks.key=/nope:LABEL=keydisk rd.shell=0", both, false, nil,
+			[]string{isLuks}, "", "rd.luks.key=/nope:LABEL=keydisk: cannot read the keyfile /nope:LABEL=keydisk"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakeSys{devs: tc.devs, expire: tc.expire}
 			w := &dmWorld{f: f, typed: tc.typed}
+			if tc.setup != nil {
+				tc.setup(w)
+			}
 			r := runDMBoot(t, w, tc.line, tc.conf)
 			if len(w.runs) != len(tc.wantRuns) {
 				t.Errorf("ran %q, want %d commands like %q", w.runs, len(tc.wantRuns), tc.wantRuns)
@@ -182,6 +265,11 @@ func TestBootStorage(t *testing.T) {
 			}
 			if strings.Contains(all, secretPass) {
 				t.Errorf("the passphrase appears on the console:\n%s", all)
+			}
+			// A read-only mapping cannot be checked: fsck would fail.
+			readonly := slices.ContainsFunc(w.runs, func(r string) bool { return strings.Contains(r, "--readonly") })
+			if fsck := f.callsMatching("fsck "); readonly && len(fsck) > 0 {
+				t.Errorf("ran %q on a read-only root, want no check", fsck)
 			}
 		})
 	}

@@ -35,6 +35,12 @@ type System struct {
 	ResolveInit func(newRoot string, candidates ...string) (string, error)
 	// SwitchRoot execs the real init; it returns only on failure.
 	SwitchRoot func(o switchroot.Options) error
+	// StorageStack lists the device-mapper and attached loop devices
+	// present (kernel names), which only the shutdown side can tear down.
+	StorageStack func() ([]string, error)
+	// InstallShutdown puts stage0 in dir as the shutdown program of the
+	// exitrd protocol (shutdown.Install).
+	InstallShutdown func(dir string) error
 	// Reboot calls reboot(2) with a LINUX_REBOOT_CMD_* command.
 	Reboot  func(cmd int) error
 	Exists  func(path string) bool

@@ -15,6 +15,7 @@ import (
 	"github.com/pkginitrd/pkginitrd/stage0/modload"
 	"github.com/pkginitrd/pkginitrd/stage0/mount"
 	"github.com/pkginitrd/pkginitrd/stage0/reaper"
+	"github.com/pkginitrd/pkginitrd/stage0/shutdown"
 	"github.com/pkginitrd/pkginitrd/stage0/switchroot"
 	"github.com/pkginitrd/pkginitrd/stage0/uevent"
 )
@@ -57,6 +58,15 @@ func LinuxSystem(sysRoot, devRoot string, r *reaper.Reaper) System {
 		},
 		ResolveInit: switchroot.ResolveInit,
 		SwitchRoot:  switchroot.Switch,
+		StorageStack: func() ([]string, error) {
+			devs, err := shutdown.ReadDevices(sysRoot)
+			var names []string
+			for _, d := range devs {
+				names = append(names, d.Kernel)
+			}
+			return names, err
+		},
+		InstallShutdown: func(dir string) error { return shutdown.Install(dir, "/init") },
 		Reboot: func(cmd int) error {
 			unix.Sync()
 			return unix.Reboot(cmd)

@@ -1,11 +1,13 @@
 // Command pkginitrd builds initramfs images from distribution packages. The
-// same binary is the image's /init: run as PID 1 it becomes stage0.
+// same binary is the image's /init: run as PID 1 it becomes stage0, and
+// run as PID 1 named shutdown it is stage0's shutdown side.
 package main
 
 import (
 	"context"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/pkginitrd/pkginitrd/cli"
@@ -14,6 +16,10 @@ import (
 
 func main() {
 	if os.Getpid() == 1 {
+		// systemd-shutdown execs the copy in /run/initramfs as /shutdown.
+		if len(os.Args) > 0 && filepath.Base(os.Args[0]) == "shutdown" {
+			os.Exit(stage0.Shutdown(os.Args))
+		}
 		os.Exit(stage0.Main(os.Args))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

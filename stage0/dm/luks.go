@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+
+	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
 )
 
 // System is the I/O of activation, replaced in tests.
@@ -17,8 +19,12 @@ type System struct {
 	Ask func(ctx context.Context, prompt string) ([]byte, error)
 	// Say prints a line on the console.
 	Say func(line string)
-	// ReadFile reads a file of the image (the keyfile).
+	// ReadFile reads a file of the image (a keyfile, the crypttab).
 	ReadFile func(path string) ([]byte, error)
+	// ReadDeviceFile mounts the filesystem of type fsType on node
+	// read-only on a private temporary directory, reads path there, and
+	// unmounts it again.
+	ReadDeviceFile func(ctx context.Context, node, fsType, path string) ([]byte, error)
 	// Mappings lists the active device-mapper devices (see Mappings).
 	Mappings func() ([]Mapping, error)
 	// Link creates the /dev/mapper and /dev/VG/LV links (see Link).
@@ -44,67 +50,127 @@ func (c Container) describe() string {
 // cryptsetup exit status for "no key available with this passphrase".
 const exitWrongKey = 2
 
-// ErrWrongPassphrase is returned when every try failed.
-var ErrWrongPassphrase = errors.New("wrong passphrase")
+var (
+	// ErrWrongPassphrase is returned when every try failed.
+	ErrWrongPassphrase = errors.New("wrong passphrase")
+	// ErrHeader is returned when cryptsetup cannot read a container's
+	// LUKS header (damaged, or not LUKS after all).
+	ErrHeader = errors.New("LUKS header unreadable")
+	// ErrNoKeyDevice is returned by a key reader whose key device did not
+	// appear in time; the passphrase is asked instead.
+	ErrNoKeyDevice = errors.New("key device not found")
+)
 
 // Unlocker opens LUKS containers with cryptsetup.
 type Unlocker struct {
 	Sys        System
 	Log        *slog.Logger
 	Cryptsetup string // path of the cryptsetup binary
-	Tries      int    // passphrase attempts; 0 means 3
+	// ReadKey reads a keyfile; nil reads only keys inside the image
+	// (Sys.ReadFile). Errors wrapping ErrNoKeyDevice fall back to the
+	// passphrase; others end the unlock.
+	ReadKey func(ctx context.Context, k Key) ([]byte, error)
 }
 
-// OpenArgs is the cryptsetup command line that opens c, reading the key
-// from keyFile ("-": standard input).
-func OpenArgs(cryptsetup string, c Container, keyFile string) []string {
-	return []string{cryptsetup, "open", "--type", "luks", "--disable-external-tokens", "--disable-locks", "--key-file=" + keyFile, c.Node, c.Name}
+// OpenArgs is the cryptsetup command line that opens c with o's flags,
+// reading the key from standard input.
+func OpenArgs(cryptsetup string, c Container, o Options) []string {
+	argv := []string{cryptsetup, "open", "--type", "luks", "--disable-external-tokens", "--disable-locks", "--key-file=-"}
+	argv = append(argv, o.Args()...)
+	return append(argv, c.Node, c.Name)
 }
 
-// Open unlocks c: with keyFile when given (falling back to the console if
-// the key does not fit), else with a passphrase typed at the console, up to
-// Tries times. The passphrase goes to cryptsetup on its standard input and
-// is never logged.
-func (u *Unlocker) Open(ctx context.Context, c Container, keyFile string) error {
-	if keyFile != "" {
-		key, err := u.Sys.ReadFile(keyFile)
-		if err != nil {
-			return fmt.Errorf("rd.luks.key=%s: cannot read the keyfile in the image (add it with --include HOSTFILE:%s): %w", keyFile, keyFile, err)
-		}
-		u.Log.Info("unlocking with keyfile", "container", c.describe(), "keyfile", keyFile, "name", c.Name)
-		out, code, err := u.Sys.Run(ctx, OpenArgs(u.Cryptsetup, c, "-"), Env(), key)
-		switch {
-		case err == nil && code == 0:
-			return nil
-		case err == nil && code == exitWrongKey:
-			u.Sys.Say(fmt.Sprintf("the keyfile %s does not unlock %s; asking for the passphrase", keyFile, c.describe()))
-		default:
-			return fmt.Errorf("cryptsetup open %s: %s", c.Node, failure(out, code, err))
+// CheckArgs is the cryptsetup command line that checks c's LUKS header.
+func CheckArgs(cryptsetup string, c Container) []string {
+	return []string{cryptsetup, "isLuks", "--verbose", "--disable-locks", c.Node}
+}
+
+// Open unlocks c as u says: first with u's keys (a key that does not fit,
+// or whose key device is missing, moves on to the next), then with a
+// passphrase typed at the console, up to u.Options.Tries times. A
+// container whose header cryptsetup cannot read fails at once, before
+// any prompt. Keys and passphrases go to cryptsetup on its standard
+// input and are never logged; the buffers are cleared after use.
+func (un *Unlocker) Open(ctx context.Context, c Container, u Unlock) error {
+	if out, code, err := un.Sys.Run(ctx, CheckArgs(un.Cryptsetup, c), Env(), nil); err != nil || code != 0 {
+		return fmt.Errorf("%w: cryptsetup cannot read the header of %s (damaged, or overwritten?): %s", ErrHeader, c.describe(), failure(out, code, err))
+	}
+	if len(u.Options.Args()) > 0 || u.Options.Tries != 0 {
+		un.Log.Info("LUKS options", "container", c.describe(), "options", u.Options.String())
+	}
+	for _, k := range u.Keys {
+		done, err := un.tryKey(ctx, c, u, k)
+		if done || err != nil {
+			return err
 		}
 	}
-	tries := u.Tries
-	if tries <= 0 {
+	tries := u.Options.Tries
+	if tries == 0 {
 		tries = 3
 	}
-	u.Sys.Say(fmt.Sprintf("%s is locked; enter its passphrase (%d tries)", c.describe(), tries))
-	for i := 1; i <= tries; i++ {
-		pass, err := u.Sys.Ask(ctx, fmt.Sprintf("Passphrase for %s (%s): ", c.UUID, c.Node))
+	if tries < 0 {
+		un.Sys.Say(fmt.Sprintf("%s is locked; enter its passphrase", c.describe()))
+	} else {
+		un.Sys.Say(fmt.Sprintf("%s is locked; enter its passphrase (%d tries)", c.describe(), tries))
+	}
+	for i := 1; tries < 0 || i <= tries; i++ {
+		pass, err := un.Sys.Ask(ctx, fmt.Sprintf("Passphrase for %s (%s): ", c.UUID, c.Node))
 		if err != nil {
 			return fmt.Errorf("read the passphrase for %s: %w", c.describe(), err)
 		}
-		out, code, err := u.Sys.Run(ctx, OpenArgs(u.Cryptsetup, c, "-"), Env(), pass)
+		out, code, err := un.Sys.Run(ctx, OpenArgs(un.Cryptsetup, c, u.Options), Env(), pass)
 		clear(pass)
 		switch {
 		case err == nil && code == 0:
-			u.Log.Info("unlocked", "container", c.describe(), "name", c.Name)
+			un.Log.Info("unlocked", "container", c.describe(), "name", c.Name)
 			return nil
+		case err == nil && code == exitWrongKey && tries < 0:
+			un.Sys.Say(fmt.Sprintf("wrong passphrase for %s (try %d)", c.describe(), i))
 		case err == nil && code == exitWrongKey:
-			u.Sys.Say(fmt.Sprintf("wrong passphrase for %s (try %d of %d)", c.describe(), i, tries))
+			un.Sys.Say(fmt.Sprintf("wrong passphrase for %s (try %d of %d)", c.describe(), i, tries))
 		default:
 			return fmt.Errorf("cryptsetup open %s: %s", c.Node, failure(out, code, err))
 		}
 	}
 	return fmt.Errorf("%w for %s after %d tries", ErrWrongPassphrase, c.describe(), tries)
+}
+
+// tryKey opens c with the keyfile k. done is true when c is open.
+func (un *Unlocker) tryKey(ctx context.Context, c Container, u Unlock, k Key) (done bool, err error) {
+	var file []byte
+	switch {
+	case un.ReadKey != nil:
+		file, err = un.ReadKey(ctx, k)
+	case k.Device.Kind != cmdline.None:
+		err = fmt.Errorf("%w: no reader for key devices", ErrNoKeyDevice)
+	default:
+		file, err = un.Sys.ReadFile(k.Path)
+	}
+	defer clear(file)
+	switch {
+	case errors.Is(err, ErrNoKeyDevice):
+		un.Sys.Say(fmt.Sprintf("%s: %v; the keyfile %s cannot be read", k.Origin, err, k))
+		return false, nil
+	case err != nil && k.Device.Kind == cmdline.None:
+		return false, fmt.Errorf("%s: cannot read the keyfile %s in the image (add it with --include HOSTFILE:%s): %w", k.Origin, k.Path, k.Path, err)
+	case err != nil:
+		return false, fmt.Errorf("%s: cannot read the keyfile %s: %w", k.Origin, k, err)
+	}
+	key, err := u.Options.Key(file)
+	if err != nil {
+		return false, fmt.Errorf("%s: keyfile %s: %w", k.Origin, k, err)
+	}
+	un.Log.Info("unlocking with keyfile", "container", c.describe(), "keyfile", k.String(), "from", k.Origin, "name", c.Name)
+	out, code, err := un.Sys.Run(ctx, OpenArgs(un.Cryptsetup, c, u.Options), Env(), key)
+	switch {
+	case err == nil && code == 0:
+		un.Log.Info("unlocked", "container", c.describe(), "name", c.Name)
+		return true, nil
+	case err == nil && code == exitWrongKey:
+		un.Sys.Say(fmt.Sprintf("the keyfile %s (%s) does not unlock %s", k, k.Origin, c.describe()))
+		return false, nil
+	}
+	return false, fmt.Errorf("cryptsetup open %s: %s", c.Node, failure(out, code, err))
 }
 
 func failure(out []byte, code int, err error) string {
