@@ -17,7 +17,7 @@ import (
 // big-endian u16 version; LUKS1 has cipher_name[32] at 8 and
 // cipher_mode[32] at 40; LUKS2's binary header has hdr_size (u64, header
 // plus JSON area) at 8 and its JSON area starts at 4096.
-var luksMagic = []byte{'L', 'U', 'K', 'S', 0xba, 0xbe} //nolint:gochecknoglobals // constant
+const luksMagic = "LUKS\xba\xbe"
 
 const (
 	luks2JSONOffset = 4096
@@ -63,7 +63,7 @@ type luks2JSON struct {
 func ParseLUKS(r io.Reader) (LUKS, error) {
 	var bin [luks2JSONOffset]byte
 	n, err := io.ReadFull(r, bin[:])
-	if n < 72 || !bytes.HasPrefix(bin[:], luksMagic) {
+	if n < 72 || string(bin[:6]) != luksMagic {
 		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 			return LUKS{}, fmt.Errorf("luks header: %w", err)
 		}
