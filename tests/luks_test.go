@@ -96,6 +96,22 @@ func TestBootDM(t *testing.T) {
 				time.Sleep(2 * time.Second)
 				v.send(luksPassphrase + "\n")
 			}, `found root device root=/dev/mapper/cryptroot .*DM=cryptroot TYPE=ext4`, `^cryptroot `},
+		// Typed a key at a time while the kernel (ignore_loglevel) and
+		// stage0 (rd.debug) print on the same console.
+		{"luks-noisy-console", []string{disks.luks}, initrd, "root=UUID=" + rootUUID + " ignore_loglevel rd.debug",
+			func(v *vm) {
+				v.expect(`is locked; enter its passphrase`, bootTimeout)
+				time.Sleep(2 * time.Second)
+				for _, c := range luksPassphrase {
+					v.send(string(c))
+					time.Sleep(250 * time.Millisecond)
+				}
+				v.send("\n")
+			}, `unlocked .*name=luks-` + luksUUID, `^luks-` + luksUUID + ` `},
+		// The primary LUKS2 header wiped: blkid and cryptsetup use the
+		// secondary copy.
+		{"luks2-primary-header-wiped", []string{wipeLUKS2Primary(t, disks.luks)}, initrd, "root=UUID=" + rootUUID,
+			pass, `unlocked .*name=luks-` + luksUUID, `^luks-` + luksUUID + ` `},
 		{"luks1", []string{disks.luks1}, initrd, "root=UUID=" + rootUUID,
 			pass, `unlocked .*name=luks-` + luks1UUID, `^luks-` + luks1UUID + ` `},
 		{"lvm-path", []string{disks.lvm}, initrd, "root=/dev/vg/root", nil, `found root device root=/dev/vg/root .*DM=vg-root`, `^vg-root `},
@@ -210,6 +226,26 @@ func TestBootDMBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// wipeLUKS2Primary returns a copy of a LUKS2 disk whose primary binary
+// header (its first 4 KiB) is zeroed; the secondary header is intact.
+func wipeLUKS2Primary(t *testing.T, disk string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "wiped.img")
+	copySparse(t, disk, p)
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(make([]byte, 4096), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // damageLUKS2Header returns a copy of a LUKS2 disk whose two binary headers

@@ -165,6 +165,18 @@ func TestProbeRealImages(t *testing.T) {
 			run(t, "pw", tool, "luksFormat", "-q", "--type", "luks2", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000",
 				"--label", "cryptroot", "--uuid", "0e5f2a71-4444-4555-b666-c77788889999", "--key-file", "-", p)
 		}, "crypto_LUKS", "0e5f2a71-4444-4555-b666-c77788889999", "cryptroot"},
+		{"luks2 primary header wiped", 20 * mib, "cryptsetup", "cryptsetup-bin", func(t *testing.T, tool, p string) {
+			run(t, "pw", tool, "luksFormat", "-q", "--type", "luks2", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000",
+				"--label", "damaged", "--uuid", "2a7b4c93-6666-4777-8888-e9990000bbbb", "--key-file", "-", p)
+			f, err := os.OpenFile(p, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := f.WriteAt(make([]byte, 4096), 0); err != nil {
+				t.Fatal(err)
+			}
+		}, "crypto_LUKS", "2a7b4c93-6666-4777-8888-e9990000bbbb", "damaged"},
 		{"luks1", 20 * mib, "cryptsetup", "cryptsetup-bin", func(t *testing.T, tool, p string) {
 			run(t, "pw", tool, "luksFormat", "-q", "--type", "luks1", "--pbkdf-force-iterations", "1000",
 				"--uuid", "1f6a3b82-5555-4666-8777-d8889999aaaa", "--key-file", "-", p)

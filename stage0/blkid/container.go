@@ -9,12 +9,42 @@ import (
 )
 
 // probeLUKS reads a LUKS1 or LUKS2 primary header at 0: the UUID is stored
-// as text at 168, LUKS2 adds a label at 24 and a subsystem at 208.
-func probeLUKS(h head, _ io.ReaderAt) (*Info, error) {
-	hdr := h.at(0, 256)
-	if hdr == nil || string(hdr[0:6]) != "LUKS\xba\xbe" {
-		return nil, nil
+// as text at 168, LUKS2 adds a label at 24 and a subsystem at 208. When the
+// primary header is gone, a LUKS2 secondary header ("SKUL" magic, same
+// layout) at one of the offsets cryptsetup may put it is found instead, as
+// libblkid does: cryptsetup opens such a container from that copy.
+func probeLUKS(h head, r io.ReaderAt) (*Info, error) {
+	if hdr := h.at(0, 256); hdr != nil && string(hdr[0:6]) == luksMagic {
+		return luksInfo(hdr), nil
 	}
+	for _, off := range luks2SecondaryOffsets() {
+		hdr := h.at(off, 256)
+		if hdr == nil {
+			var err error
+			if hdr, err = readAt(r, int64(off), 256); err != nil {
+				return nil, nil // the device ends before: no such copy
+			}
+		}
+		if string(hdr[0:6]) == luks2SecondaryMagic && binary.BigEndian.Uint16(hdr[6:]) == 2 {
+			return luksInfo(hdr), nil
+		}
+	}
+	return nil, nil
+}
+
+// Magic strings of the LUKS headers (cryptsetup's on-disk format docs).
+const (
+	luksMagic           = "LUKS\xba\xbe"
+	luks2SecondaryMagic = "SKUL\xba\xbe"
+)
+
+// luks2SecondaryOffsets are where a LUKS2 secondary header can start: right
+// after the primary header and its JSON area, whose size is one of these.
+func luks2SecondaryOffsets() []int {
+	return []int{0x4000, 0x8000, 0x10000, 0x20000, 0x40000, 0x80000, 0x100000, 0x200000, 0x400000}
+}
+
+func luksInfo(hdr []byte) *Info {
 	version := binary.BigEndian.Uint16(hdr[6:])
 	info := &Info{
 		Type:    "crypto_LUKS",
@@ -25,7 +55,7 @@ func probeLUKS(h head, _ io.ReaderAt) (*Info, error) {
 	if version == 2 {
 		info.Label = cString(hdr[24:72])
 	}
-	return info, nil
+	return info
 }
 
 // probeLVM2 finds an LVM2 physical-volume label in one of the first four
