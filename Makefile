@@ -12,7 +12,20 @@ bench:
 	go test -run '^$$' -bench . -benchtime 3x ./image ./modules ./backends/... ./kmod
 	./bench/compare-dracut.sh
 
+# kernel-install and Debian look for their hooks at fixed paths, not under PREFIX.
+KERNEL_INSTALL_DIR ?= /usr/lib/kernel/install.d
+KERNEL_HOOK_DIR ?= /etc/kernel
+# The hook scripts call pkginitrd by its installed path (dpkg and
+# kernel-install may run them with a PATH that lacks PREFIX/bin).
+HOOK_SED = sed 's|^bin=pkginitrd$$|bin=$(PREFIX)/bin/pkginitrd|'
+
 install: pkginitrd
 	install -D -m 0755 pkginitrd $(DESTDIR)$(PREFIX)/bin/pkginitrd
+	install -d $(DESTDIR)$(KERNEL_INSTALL_DIR) $(DESTDIR)$(KERNEL_HOOK_DIR)/postinst.d $(DESTDIR)$(KERNEL_HOOK_DIR)/postrm.d
+	$(HOOK_SED) kernel-install/50-pkginitrd.install >$(DESTDIR)$(KERNEL_INSTALL_DIR)/50-pkginitrd.install
+	$(HOOK_SED) kernel-install/postinst.d/pkginitrd >$(DESTDIR)$(KERNEL_HOOK_DIR)/postinst.d/pkginitrd
+	$(HOOK_SED) kernel-install/postrm.d/pkginitrd >$(DESTDIR)$(KERNEL_HOOK_DIR)/postrm.d/pkginitrd
+	chmod 0755 $(DESTDIR)$(KERNEL_INSTALL_DIR)/50-pkginitrd.install \
+		$(DESTDIR)$(KERNEL_HOOK_DIR)/postinst.d/pkginitrd $(DESTDIR)$(KERNEL_HOOK_DIR)/postrm.d/pkginitrd
 
 .PHONY: pkginitrd test bench install

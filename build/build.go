@@ -210,6 +210,10 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		}
 	}
 
+	if err := dropUnusedLibraries(tree, log); err != nil {
+		return nil, err
+	}
+
 	// Write.
 	t0 = time.Now()
 	res, err := image.Build(ctx, opts.Output, tree, image.Options{Compression: comp, Mtime: opts.Mtime})

@@ -1,9 +1,13 @@
 package build
 
 import (
+	"fmt"
+	"log/slog"
 	"path"
+	"strings"
 
 	confd "github.com/pkginitrd/pkginitrd/conf.d"
+	"github.com/pkginitrd/pkginitrd/elfdeps"
 	"github.com/pkginitrd/pkginitrd/fstree"
 )
 
@@ -53,4 +57,26 @@ func relativeTarget(link, target string) string {
 
 func hasPathPrefix(p, dir string) bool {
 	return len(p) > len(dir) && p[:len(dir)] == dir && p[len(dir)] == '/'
+}
+
+// dropUnusedLibraries removes the shared libraries no program in the image
+// loads (glibc's libmvec, libnss_*, ... come with their packages), keeping
+// those glibc dlopens. A dependency found nowhere is a warning: the program
+// will not start, and the user must add the package that has it.
+func dropUnusedLibraries(t *fstree.Tree, log *slog.Logger) error {
+	unused, unresolved, err := elfdeps.Unused(t, elfdeps.DlopenedLibraries())
+	if err != nil {
+		return fmt.Errorf("shared library closure: %w", err)
+	}
+	for _, u := range unresolved {
+		log.Warn("a program needs a library that is not in the image", "needs", u)
+	}
+	for _, p := range unused {
+		t.Remove(p)
+	}
+	if len(unused) > 0 {
+		log.Info("dropped shared libraries no program needs", "count", len(unused))
+		log.Debug("dropped shared libraries", "paths", strings.Join(unused, " "))
+	}
+	return nil
 }

@@ -40,6 +40,8 @@ func commands() []command {
 		{"modules", "list the kernel modules an image would carry and why", runModules},
 		{"inspect", "list or extract the segments and files of an initramfs image", runInspect},
 		{"config", "print the merged configuration and the files it came from", runConfig},
+		{"kernel-install", "kernel-install(8) plugin: stage the initrd for a new kernel", runKernelInstall},
+		{"kernel-hook", "Debian /etc/kernel/postinst.d and postrm.d hook", runKernelHook},
 		{"version", "print the pkginitrd version", runVersion},
 	}
 }
@@ -84,7 +86,7 @@ func Main(ctx context.Context, env Env) int {
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "pkginitrd builds initramfs images from the distribution's own packages.\n\nUsage:\n  pkginitrd COMMAND [flags]\n\nCommands:\n")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\nRun 'pkginitrd COMMAND --help' for the flags of a command.\n")
 }

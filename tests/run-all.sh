@@ -10,7 +10,7 @@ export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get install -y -q --no-install-recommends \
   qemu-system-x86 cpio gdisk e2fsprogs xfsprogs btrfs-progs dosfstools \
   squashfs-tools xorriso mtools zstd xz-utils lz4 kmod cryptsetup-bin dpkg-dev \
-  debian-archive-keyring ca-certificates dracut-core bc isolinux syslinux-common
+  debian-archive-keyring ca-certificates dracut-core bc isolinux syslinux-common systemd
 
 command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"
 command -v go >/dev/null || { echo "run-all: Go is required (go.mod names the version)" >&2; exit 1; }
