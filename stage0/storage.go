@@ -116,6 +116,10 @@ func (b *boot) activate(ctx context.Context, devs []device.Device, ref *cmdline.
 			if b.mapped(u.Name) {
 				continue
 			}
+			if len(c.LUKSUUIDs) == 0 && u.Entry != nil && u.Entry.Options.NoAuto {
+				b.log.Info("not unlocking a container crypttab marks noauto", "container", d.Node, "name", u.Name)
+				continue
+			}
 			if err := b.openLUKS(ctx, d, u); err != nil {
 				return false, err
 			}

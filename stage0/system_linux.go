@@ -66,7 +66,8 @@ func LinuxSystem(sysRoot, devRoot string, r *reaper.Reaper) System {
 			}
 			return names, err
 		},
-		InstallShutdown: func(dir string) error { return shutdown.Install(dir, "/init") },
+		// The running binary, whatever rdinit= named it.
+		InstallShutdown: func(dir string) error { return shutdown.Install(dir, "/proc/self/exe") },
 		Reboot: func(cmd int) error {
 			unix.Sync()
 			return unix.Reboot(cmd)

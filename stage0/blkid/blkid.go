@@ -54,6 +54,9 @@ func probers() []prober {
 	return []prober{
 		probeLUKS, probeLVM2, probeSwap, probeXFS, probeExt, probeBtrfs,
 		probeSquashfs, probeISO9660, probeVFAT,
+		// Last: a stale LUKS2 backup header must not hide a filesystem
+		// written over the container.
+		probeLUKS2Secondary,
 	}
 }
 

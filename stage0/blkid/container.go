@@ -9,14 +9,19 @@ import (
 )
 
 // probeLUKS reads a LUKS1 or LUKS2 primary header at 0: the UUID is stored
-// as text at 168, LUKS2 adds a label at 24 and a subsystem at 208. When the
-// primary header is gone, a LUKS2 secondary header ("SKUL" magic, same
-// layout) at one of the offsets cryptsetup may put it is found instead, as
-// libblkid does: cryptsetup opens such a container from that copy.
-func probeLUKS(h head, r io.ReaderAt) (*Info, error) {
+// as text at 168, LUKS2 adds a label at 24 and a subsystem at 208.
+func probeLUKS(h head, _ io.ReaderAt) (*Info, error) {
 	if hdr := h.at(0, 256); hdr != nil && string(hdr[0:6]) == luksMagic {
 		return luksInfo(hdr), nil
 	}
+	return nil, nil
+}
+
+// probeLUKS2Secondary finds a LUKS2 container whose primary header is gone
+// by its secondary header ("SKUL" magic, same layout) at one of the
+// offsets cryptsetup may put it, as libblkid does: cryptsetup opens such a
+// container from that copy.
+func probeLUKS2Secondary(h head, r io.ReaderAt) (*Info, error) {
 	for _, off := range luks2SecondaryOffsets() {
 		hdr := h.at(off, 256)
 		if hdr == nil {

@@ -77,6 +77,10 @@ type Key struct {
 	ForUUID   string
 	ForDevice cmdline.DeviceRef
 	Origin    string // where it was given, for messages: "rd.luks.key=…", "/etc/crypttab line 3"
+	// Fallback makes a key that cannot be read a message, then the
+	// passphrase, instead of an error: crypttab keyfiles often live on
+	// the real root, not in the image.
+	Fallback bool
 }
 
 // String is the key as dracut writes it: PATH or PATH:KEYDEVICE.
@@ -291,7 +295,9 @@ func (c Config) For(uuid string, isDevice func(cmdline.DeviceRef) bool) Unlock {
 	case len(mine)+len(any) > 0:
 		u.Keys = append(mine, any...)
 	case u.Entry != nil && u.Entry.Key != nil:
-		u.Keys = []Key{*u.Entry.Key}
+		k := *u.Entry.Key
+		k.Fallback = true
+		u.Keys = []Key{k}
 	}
 	switch o, ok := c.UUIDOptions[strings.ToLower(uuid)]; {
 	case ok:

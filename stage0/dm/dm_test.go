@@ -73,6 +73,7 @@ func TestParseOptions(t *testing.T) {
 		{"none", Options{}, nil, nil},
 		{"luks,discard,nofail,x-systemd.device-timeout=10,initramfs", Options{Discard: true}, nil, []string{"--allow-discards"}},
 		{"readonly,tries=5", Options{ReadOnly: true, Tries: 5}, nil, []string{"--readonly"}},
+		{"noauto,discard", Options{Discard: true, NoAuto: true}, nil, []string{"--allow-discards"}},
 		{"read-only,tries=0", Options{ReadOnly: true, Tries: -1}, nil, []string{"--readonly"}},
 		{"keyfile-offset=4,keyfile-size=16,same-cpu-crypt,no-read-workqueue", Options{KeyfileOffset: 4, KeyfileSize: 16,
 			Perf: []string{"--perf-same_cpu_crypt", "--perf-no_read_workqueue"}}, nil, []string{"--perf-same_cpu_crypt", "--perf-no_read_workqueue"}},
@@ -216,6 +217,11 @@ func TestFor(t *testing.T) {
 			c.Crypttab = tab
 		}
 		u := c.For(tc.uuid, tc.isDev)
+		for _, k := range u.Keys {
+			if fromTab := strings.HasPrefix(k.Origin, "/etc/crypttab"); k.Fallback != fromTab {
+				t.Errorf("For(%q) with %q: key %s from %q has Fallback %v, want %v (only crypttab keys fall back)", tc.uuid, tc.cmdline, k, k.Origin, k.Fallback, fromTab)
+			}
+		}
 		if u.Name != tc.wantName || keys(u) != tc.wantKeys || u.Options.String() != tc.wantOpts {
 			t.Errorf("For(%q) with %q (crypttab %v) = name %q, keys %q, options %q; want %q, %q, %q",
 				tc.uuid, tc.cmdline, tc.crypttab, u.Name, keys(u), u.Options, tc.wantName, tc.wantKeys, tc.wantOpts)
@@ -382,6 +388,8 @@ func TestUnlockerOpen(t *testing.T) {
 		{"second keyfile fits", fakeSys{key: "two", files: map[string]string{"/1": "one", "/2": "two"}}, Unlock{Keys: []Key{key("/1"), key("/2")}}, "", []string{"one", "two"}, "the keyfile /1 (rd.luks.key=/1) does not unlock"},
 		{"keyfile wrong, then typed", fakeSys{key: "s3cret", typed: []string{"s3cret"}, files: map[string]string{"/k": "k"}}, Unlock{Keys: []Key{key("/k")}}, "", []string{"k", "s3cret"}, "is locked"},
 		{"keyfile missing", fakeSys{key: "s3cret"}, Unlock{Keys: []Key{key("/missing.key")}}, "rd.luks.key=/missing.key: cannot read the keyfile /missing.key in the image (add it with --include HOSTFILE:/missing.key)", nil, ""},
+		{"crypttab keyfile missing, then typed", fakeSys{key: "s3cret", typed: []string{"s3cret"}},
+			Unlock{Keys: []Key{{Path: "/etc/keys/home.key", Origin: "/etc/crypttab line 1", Fallback: true}}}, "", []string{"s3cret"}, "is locked"},
 		{"key device", fakeSys{key: "frompart"}, Unlock{Keys: []Key{{Path: "/k", Device: usb, Origin: "o"}}}, "", []string{"frompart"}, ""},
 		{"key device without the file", fakeSys{key: "frompart"}, Unlock{Keys: []Key{{Path: "/nope", Device: usb, Origin: "o"}}}, "o: cannot read the keyfile /nope:LABEL=keydisk", nil, ""},
 		{"key device missing, then typed", fakeSys{key: "s3cret", typed: []string{"s3cret"}},

@@ -151,6 +151,9 @@ func (un *Unlocker) tryKey(ctx context.Context, c Container, u Unlock, k Key) (d
 	case errors.Is(err, ErrNoKeyDevice):
 		un.Sys.Say(fmt.Sprintf("%s: %v; the keyfile %s cannot be read", k.Origin, err, k))
 		return false, nil
+	case err != nil && k.Fallback:
+		un.Sys.Say(fmt.Sprintf("%s: cannot read the keyfile %s (%v); asking for the passphrase", k.Origin, k, err))
+		return false, nil
 	case err != nil && k.Device.Kind == cmdline.None:
 		return false, fmt.Errorf("%s: cannot read the keyfile %s in the image (add it with --include HOSTFILE:%s): %w", k.Origin, k.Path, k.Path, err)
 	case err != nil:

@@ -19,6 +19,9 @@ type Options struct {
 	KeyfileOffset, KeyfileSize int64
 	// Perf are cryptsetup's --perf-* flags (same-cpu-crypt, no-read-workqueue, …).
 	Perf []string
+	// NoAuto (noauto): unlocked only when rd.luks.uuid= or root= names
+	// the container, not when stage0 opens every container it sees.
+	NoAuto bool
 }
 
 // perfOptions maps crypttab's performance options to cryptsetup flags.
@@ -33,10 +36,10 @@ func perfOptions() map[string]string {
 
 // ignoredOption reports crypttab options that mean nothing to an initrd
 // unlocking a LUKS container: the type (luks), boot ordering (nofail,
-// noauto, _netdev, x-systemd.*) and Debian's initramfs marker.
+// auto, _netdev, x-systemd.*) and Debian's initramfs marker.
 func ignoredOption(name string) bool {
 	switch name {
-	case "luks", "nofail", "noauto", "auto", "_netdev", "initramfs", "force":
+	case "luks", "nofail", "auto", "_netdev", "initramfs", "force":
 		return true
 	}
 	return strings.HasPrefix(name, "x-systemd.") || strings.HasPrefix(name, "x-initrd.")
@@ -66,6 +69,8 @@ func ParseOptions(s string) (o Options, unknown []string) {
 			o.Discard = true
 		case name == "readonly" || name == "read-only":
 			o.ReadOnly = true
+		case name == "noauto":
+			o.NoAuto = true
 		case name == "tries":
 			n, ok := num()
 			if !ok {
@@ -136,6 +141,9 @@ func (o Options) String() string {
 	}
 	if o.ReadOnly {
 		s = append(s, "readonly")
+	}
+	if o.NoAuto {
+		s = append(s, "noauto")
 	}
 	if o.Tries != 0 {
 		n := o.Tries

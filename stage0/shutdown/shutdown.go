@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -279,24 +280,33 @@ func (t *tally) progress() bool {
 // unmountPass tries every mount under the old root once, in order, and
 // returns those left.
 func (s *Shutdown) unmountPass(t *tally) []MountInfo {
+	notMounted := map[string]bool{}
 	for _, m := range UnmountOrder(s.mounts(), s.OldRoot) {
 		err := s.Sys.Unmount(m.MountPoint, 0)
-		if err == nil {
+		switch {
+		case err == nil:
 			s.Log.Info("shutdown: unmounted "+m.MountPoint, "type", m.FSType, "source", m.Source)
 			t.changed = true
 			delete(t.mountErr, m.MountPoint)
-			continue
+		case errors.Is(err, unix.EINVAL): // not a mount point (any more)
+			notMounted[m.MountPoint] = true
+			delete(t.mountErr, m.MountPoint)
+		default:
+			t.mountErr[m.MountPoint] = err
+			s.Log.Debug("shutdown: unmount failed", "mount", m.MountPoint, "err", err)
 		}
-		t.mountErr[m.MountPoint] = err
-		s.Log.Debug("shutdown: unmount failed", "mount", m.MountPoint, "err", err)
 	}
-	return UnmountOrder(s.mounts(), s.OldRoot)
+	return slices.DeleteFunc(UnmountOrder(s.mounts(), s.OldRoot), func(m MountInfo) bool { return notMounted[m.MountPoint] })
 }
 
+// mounts reads the mount table. When it cannot be read (no /proc), the old
+// root itself stands for everything under it, so that it is still
+// unmounted, or remounted read-only at the end.
 func (s *Shutdown) mounts() []MountInfo {
 	ms, err := s.Sys.MountInfo()
 	if err != nil {
-		s.Log.Warn("shutdown: cannot read the mount table", "err", err)
+		s.Log.Warn("shutdown: cannot read the mount table; unmounting "+s.OldRoot+" blind", "err", err)
+		return []MountInfo{{MountPoint: s.OldRoot}}
 	}
 	return ms
 }

@@ -496,3 +496,40 @@ func TestRunUnknownVerb(t *testing.T) {
 	}
 	inOrder(t, m.calls, []string{"dm remove luks-7a8b", fmt.Sprintf("reboot %#x", unix.LINUX_REBOOT_CMD_RESTART)})
 }
+
+// TestRunNoMountTable: with no readable mount table the old root is still
+// unmounted (blind), and the shutdown does not wait out the timeout.
+func TestRunNoMountTable(t *testing.T) {
+	m := lvmOnLUKS()
+	sys := m.system()
+	sys.MountInfo = func() ([]MountInfo, error) {
+		return nil, errors.New("open /proc/self/mountinfo: no such file or directory")
+	}
+	var out bytes.Buffer
+	log := slog.New(bootlog.New(&out, slog.LevelInfo, func() time.Duration { return time.Second }))
+	s := &Shutdown{Sys: sys, Log: log, OldRoot: "/oldroot", Self: 1}
+	if err := s.Run(context.Background(), []string{"/shutdown", "reboot"}); err != nil {
+		t.Fatalf("Run = %v\n%s", err, out.String())
+	}
+	// /oldroot/run is a child of /oldroot: the blind unmount of /oldroot
+	// fails (EBUSY) until the forced read-only remount and detach.
+	inOrder(t, m.calls, []string{"remount-ro /oldroot", "detach /oldroot", "sync", fmt.Sprintf("reboot %#x", unix.LINUX_REBOOT_CMD_RESTART)})
+	if !strings.Contains(out.String(), "cannot read the mount table; unmounting /oldroot blind") {
+		t.Errorf("console lacks the mount-table warning:\n%s", out.String())
+	}
+
+	// Without the child mount the blind unmount succeeds at once.
+	m = lvmOnLUKS()
+	m.mounts = m.mounts[:1]
+	sys = m.system()
+	sys.MountInfo = func() ([]MountInfo, error) { return nil, errors.New("no /proc") }
+	start := m.now
+	s = &Shutdown{Sys: sys, Log: log, OldRoot: "/oldroot", Self: 1}
+	if err := s.Run(context.Background(), []string{"/shutdown", "poweroff"}); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	inOrder(t, m.calls, []string{"umount /oldroot", "dm remove vgc-root", "sync"})
+	if waited := m.now.Sub(start); waited >= DefaultUnmountTimeout {
+		t.Errorf("the shutdown waited %s, want well under the unmount timeout", waited)
+	}
+}
