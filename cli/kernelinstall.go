@@ -279,7 +279,7 @@ func execute(ctx context.Context, env Env, h hookFlags, kver string, p plan, ver
 		Config:        cfg,
 		KernelVersion: kver,
 		ModulesDir:    p.modulesDir,
-		Generic:       h.generic || p.root != "",
+		Generic:       h.generic || cfg.Generic || p.root != "",
 		Output:        p.output,
 		CacheDir:      h.cacheDir,
 		Offline:       h.offline,

@@ -48,8 +48,12 @@ func (s *selection) options(env Env, fs *flag.FlagSet) (build.Options, error) {
 	if s.sysroot != "" && !set["sys"] {
 		sys = filepath.Join(s.sysroot, "sys")
 	}
+	generic := cfg.Generic // `generic = true` in the configuration
+	if set["generic"] {
+		generic = s.generic // --generic or --generic=false wins
+	}
 	opts := build.Options{Config: cfg, KernelVersion: s.kver, ModulesDir: s.modDir, KernelPackage: s.kpkg,
-		Generic: s.generic, ProcDir: proc, SysDir: sys, CacheDir: s.cacheDir}
+		Generic: generic, ProcDir: proc, SysDir: sys, CacheDir: s.cacheDir}
 	if opts.CacheDir == "" {
 		opts.CacheDir = defaultCacheDir(env.Getenv)
 	}

@@ -24,12 +24,16 @@ var shipped embed.FS
 
 // Config is the merged configuration.
 type Config struct {
-	Distribution string   `toml:"distribution"`
-	Release      string   `toml:"release,omitempty"` // overrides the distribution's default release
-	Mirror       string   `toml:"mirror,omitempty"`  // overrides the distribution's default mirror
-	Arch         string   `toml:"arch"`
-	Compression  string   `toml:"compression"`
-	Features     []string `toml:"features"`
+	Distribution string `toml:"distribution"`
+	Release      string `toml:"release,omitempty"` // overrides the distribution's default release
+	Mirror       string `toml:"mirror,omitempty"`  // overrides the distribution's default mirror
+	Arch         string `toml:"arch"`
+	Compression  string `toml:"compression"`
+	// Generic makes generic images the default (as --generic does): for
+	// build servers, and for the kernel-install plugin and Debian hooks,
+	// which take no flags.
+	Generic  bool     `toml:"generic"`
+	Features []string `toml:"features"`
 	// GenericFeatures are added to Features for --generic images (those
 	// the distribution defines).
 	GenericFeatures []string `toml:"generic_features"`
