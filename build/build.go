@@ -21,6 +21,7 @@ import (
 	"github.com/pkginitrd/pkginitrd/bootconf"
 	confd "github.com/pkginitrd/pkginitrd/conf.d"
 	"github.com/pkginitrd/pkginitrd/fstree"
+	"github.com/pkginitrd/pkginitrd/hostinfo"
 	"github.com/pkginitrd/pkginitrd/image"
 	"github.com/pkginitrd/pkginitrd/internal/atomicfile"
 )
@@ -116,10 +117,12 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 
 	features := enabledFeatures(opts, distro)
+	var host *hostinfo.Host // host-only detection, read once (nil for --generic)
 	if !opts.Generic {
-		if features, err = withHostFeatures(features, opts, distro, log); err != nil {
+		if host, err = detectHost(opts, log); err != nil {
 			return nil, err
 		}
+		features = withHostFeatures(features, host, distro, log)
 	}
 
 	// Kernel: where its modules come from.
@@ -172,7 +175,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 
 	// Modules.
 	t0 = time.Now()
-	modSet, err := addModules(ctx, tree, opts, kern, log)
+	modSet, err := addModules(ctx, tree, opts, kern, host, log)
 	if err != nil {
 		return nil, err
 	}
@@ -191,10 +194,8 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		Fsck:          presentFsck(tree, distro.Fsck),
 		Features:      features,
 	}
-	if !opts.Generic {
-		if bc.Root, err = hostRoot(opts.ProcDir, opts.SysDir); err != nil {
-			return nil, err
-		}
+	if host != nil {
+		bc.Root = hostRoot(host, opts.ProcDir, opts.SysDir)
 		log.Info("host root", "device", bc.Root.Device, "fstype", bc.Root.FSType, "flags", bc.Root.Flags)
 	}
 	b, err := bootconf.Marshal(bc)

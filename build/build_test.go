@@ -13,7 +13,6 @@ import (
 	"github.com/pkginitrd/pkginitrd/bootconf"
 	confd "github.com/pkginitrd/pkginitrd/conf.d"
 	"github.com/pkginitrd/pkginitrd/cpio"
-	"github.com/pkginitrd/pkginitrd/hostinfo"
 	"github.com/pkginitrd/pkginitrd/image"
 	"github.com/pkginitrd/pkginitrd/internal/testdeb"
 )
@@ -208,22 +207,6 @@ func TestRelativeTarget(t *testing.T) {
 	} {
 		if got := relativeTarget(tc.link, tc.target); got != tc.want {
 			t.Errorf("relativeTarget(%q, %q) = %q, want %q", tc.link, tc.target, got, tc.want)
-		}
-	}
-}
-
-func TestRootFromMount(t *testing.T) {
-	for _, tc := range []struct {
-		m    hostinfo.Mount
-		want bootconf.Root
-	}{
-		{hostinfo.Mount{Source: "/dev/vda2", FSType: "ext4", Root: "/"}, bootconf.Root{Device: "/dev/vda2", FSType: "ext4"}},
-		{hostinfo.Mount{Source: "/dev/nvme0n1p3", FSType: "btrfs", Root: "/@"}, bootconf.Root{Device: "/dev/nvme0n1p3", FSType: "btrfs", Flags: "subvol=/@"}},
-		{hostinfo.Mount{Source: "server:/export", FSType: "nfs", Root: "/"}, bootconf.Root{}},
-		{hostinfo.Mount{Source: "overlay", FSType: "overlay", Root: "/"}, bootconf.Root{}},
-	} {
-		if got := rootFromMount(tc.m, false); got != tc.want {
-			t.Errorf("rootFromMount(%+v) = %+v, want %+v", tc.m, got, tc.want)
 		}
 	}
 }

@@ -1,15 +1,23 @@
 package build
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/pkginitrd/pkginitrd/backends"
 	"github.com/pkginitrd/pkginitrd/bootconf"
+	confd "github.com/pkginitrd/pkginitrd/conf.d"
+	"github.com/pkginitrd/pkginitrd/hostinfo"
 	"github.com/pkginitrd/pkginitrd/image"
+	"github.com/pkginitrd/pkginitrd/modules"
+	"github.com/pkginitrd/pkginitrd/mountinfo"
 )
 
 // recordingBackend is debBackend that remembers the packages asked for.
@@ -84,7 +92,7 @@ func writeFile(t *testing.T, p, content string) {
 // TestHostOnlyLUKSLVM builds a host-only image for a recorded LVM-on-LUKS
 // host: the image gets the luks and lvm features (so cryptsetup and lvm2
 // are asked for), dm_mod, dm_crypt and the cipher's modules, which stage0
-// force-loads, and the host's root.
+// force-loads, and the host's root; the host is detected once.
 func TestHostOnlyLUKSLVM(t *testing.T) {
 	opts := testOptions(t)
 	sysroot := lvmOnLUKSSysroot(t)
@@ -92,9 +100,16 @@ func TestHostOnlyLUKSLVM(t *testing.T) {
 	opts.ProcDir, opts.SysDir = filepath.Join(sysroot, "proc"), filepath.Join(sysroot, "sys")
 	var asked []string
 	opts.Backend = recordingBackend{opts.Backend.(debBackend), &asked}
+	var logs bytes.Buffer
+	opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	res, err := Run(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Detection reads every LUKS header under the root from /dev (up to
+	// 4 MiB each on a live host): once per build, not once per use.
+	if n := strings.Count(logs.String(), `msg="host-only detection"`); n != 1 {
+		t.Errorf("Run(host-only) logged %d host-only detections, want 1:\n%s", n, logs.String())
 	}
 	for _, p := range []string{"cryptsetup-bin", "lvm2"} {
 		if !slices.Contains(asked, p) {
@@ -144,5 +159,78 @@ func TestHostOnlyLUKSLVM(t *testing.T) {
 	}
 	if conf.Root.Device != "/dev/mapper/vgc-root" || conf.Root.FSType != "ext4" {
 		t.Errorf("bootconf root = %+v, want /dev/mapper/vgc-root ext4", conf.Root)
+	}
+}
+
+// TestHostHelpers checks that what a host-only image takes from the host
+// comes from one detection (a *hostinfo.Host), not from reading the host
+// again: the proc and sys directories given here do not exist.
+func TestHostHelpers(t *testing.T) {
+	h := &hostinfo.Host{
+		Root:   mountinfo.Mount{ID: 20, Parent: 1, Dev: "253:1", Root: "/", MountPoint: "/", FSType: "ext4", Source: "/dev/dm-1"},
+		Layers: []string{hostinfo.LayerLVM, hostinfo.LayerCrypt, hostinfo.LayerMD},
+		Needs: []hostinfo.Need{
+			{Name: "virtio_blk", Reason: "loaded on host", Kind: hostinfo.Loaded},
+			{Name: "fs-ext4", Reason: "root filesystem ext4", Kind: hostinfo.RootFS},
+			{Name: "dm_mod", Reason: "root device chain", Kind: hostinfo.RootLayer},
+			{Name: "virtio_pci", Reason: "root device chain", Kind: hostinfo.RootDriver},
+			{Name: "pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00", Reason: "root device chain", Kind: hostinfo.RootModalias},
+			{Name: "crypto-aes", Reason: "root device chain", Kind: hostinfo.RootCrypto},
+			{Name: "dm_raid", Reason: "root device chain", Kind: hostinfo.RootTarget},
+		},
+	}
+	want := []modules.Want{
+		{Name: "virtio_blk", Reason: "loaded on host", IfMissing: modules.MissingWarn},
+		{Name: "fs-ext4", Reason: "root filesystem ext4", IfMissing: modules.MissingError},
+		{Name: "dm_mod", Reason: "root device chain", IfMissing: modules.MissingError},
+		{Name: "virtio_pci", Reason: "root device chain", IfMissing: modules.MissingError},
+		{Name: "pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00", Reason: "root device chain", IfMissing: modules.MissingIgnore},
+		{Name: "crypto-aes", Reason: "root device chain", IfMissing: modules.MissingWarn, ForceLoad: true},
+		{Name: "dm_raid", Reason: "root device chain", IfMissing: modules.MissingWarn, ForceLoad: true},
+	}
+	if got := hostWants(h); !reflect.DeepEqual(got, want) {
+		t.Errorf("hostWants = %+v, want %+v", got, want)
+	}
+
+	log := slog.New(slog.DiscardHandler)
+	for _, tc := range []struct {
+		name     string
+		defined  []string
+		features []string // already enabled
+		want     []string
+	}{
+		{"both defined", []string{"luks", "lvm", "plymouth"}, nil, []string{"lvm", "luks"}},
+		{"lvm not defined", []string{"luks"}, nil, []string{"luks"}},
+		{"already enabled", []string{"luks", "lvm"}, []string{"luks"}, []string{"luks", "lvm"}},
+		{"none defined", nil, []string{"x"}, []string{"x"}},
+	} {
+		d := confd.Distribution{Features: map[string]confd.Feature{}}
+		for _, f := range tc.defined {
+			d.Features[f] = confd.Feature{}
+		}
+		if got := withHostFeatures(slices.Clone(tc.features), h, d, log); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: withHostFeatures(%q, layers %q) = %q, want %q", tc.name, tc.features, h.Layers, got, tc.want)
+		}
+	}
+
+	missing := filepath.Join(t.TempDir(), "missing")
+	if got, want := hostRoot(h, filepath.Join(missing, "proc"), filepath.Join(missing, "sys")), (bootconf.Root{Device: "/dev/dm-1", FSType: "ext4"}); got != want {
+		t.Errorf("hostRoot(recorded, no sysfs) = %+v, want %+v", got, want)
+	}
+}
+
+func TestRootFromMount(t *testing.T) {
+	for _, tc := range []struct {
+		m    mountinfo.Mount
+		want bootconf.Root
+	}{
+		{mountinfo.Mount{Source: "/dev/vda2", FSType: "ext4", Root: "/"}, bootconf.Root{Device: "/dev/vda2", FSType: "ext4"}},
+		{mountinfo.Mount{Source: "/dev/nvme0n1p3", FSType: "btrfs", Root: "/@"}, bootconf.Root{Device: "/dev/nvme0n1p3", FSType: "btrfs", Flags: "subvol=/@"}},
+		{mountinfo.Mount{Source: "server:/export", FSType: "nfs", Root: "/"}, bootconf.Root{}},
+		{mountinfo.Mount{Source: "overlay", FSType: "overlay", Root: "/"}, bootconf.Root{}},
+	} {
+		if got := rootFromMount(tc.m, false); got != tc.want {
+			t.Errorf("rootFromMount(%+v) = %+v, want %+v", tc.m, got, tc.want)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/pkginitrd/pkginitrd/fstree"
+	"github.com/pkginitrd/pkginitrd/hostinfo"
 	"github.com/pkginitrd/pkginitrd/image"
 	"github.com/pkginitrd/pkginitrd/kmod"
 	"github.com/pkginitrd/pkginitrd/modules"
@@ -80,8 +81,8 @@ func kernelDecompresses(cfg map[string]string, set *modules.Set) bool {
 	return true
 }
 
-func addModules(ctx context.Context, t *fstree.Tree, opts Options, k kernel, log *slog.Logger) (*modules.Set, error) {
-	set, err := resolveModules(ctx, opts, k, log)
+func addModules(ctx context.Context, t *fstree.Tree, opts Options, k kernel, host *hostinfo.Host, log *slog.Logger) (*modules.Set, error) {
+	set, err := resolveModules(ctx, opts, k, host, log)
 	if err != nil {
 		return nil, err
 	}
@@ -223,9 +224,9 @@ func imageForceLoad(configured []string, set *modules.Set) []string {
 }
 
 // resolveModules computes the module set of an image: the generic set or
-// the host-only set (see hostWants), plus the configured includes and
-// force-loads.
-func resolveModules(ctx context.Context, opts Options, k kernel, log *slog.Logger) (*modules.Set, error) {
+// the host-only set of host (see hostWants; nil for a generic image), plus
+// the configured includes and force-loads.
+func resolveModules(ctx context.Context, opts Options, k kernel, host *hostinfo.Host, log *slog.Logger) (*modules.Set, error) {
 	mt, err := modules.Load(ctx, k.ModulesDir, modules.LoadOptions{CacheDir: filepath.Join(opts.CacheDir, "modinfo"), Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("kernel %s: %w", k.Version, err)
@@ -235,11 +236,7 @@ func resolveModules(ctx context.Context, opts Options, k kernel, log *slog.Logge
 	if opts.Generic {
 		sel.Include = append(sel.Include, mc.Generic...)
 	} else {
-		wants, err := hostWants(opts.ProcDir, opts.SysDir, log)
-		if err != nil {
-			return nil, err
-		}
-		sel.Wants = wants
+		sel.Wants = hostWants(host)
 	}
 	sel.Include = append(append(sel.Include, mc.Include...), mc.ForceLoad...)
 	set, err := modules.Resolve(ctx, mt, sel)
@@ -270,6 +267,12 @@ func Modules(ctx context.Context, opts Options) (*modules.Set, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	set, err := resolveModules(ctx, opts, k, log)
+	var host *hostinfo.Host
+	if !opts.Generic {
+		if host, err = detectHost(opts, log); err != nil {
+			return nil, "", err
+		}
+	}
+	set, err := resolveModules(ctx, opts, k, host, log)
 	return set, k.Version, err
 }

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/pkginitrd/pkginitrd/mountinfo"
 )
 
 func TestParseModules(t *testing.T) {
@@ -17,28 +19,25 @@ func TestParseModules(t *testing.T) {
 	}
 }
 
-func TestParseMountInfo(t *testing.T) {
-	in := `22 1 254:1 / / ro,relatime shared:1 - ext4 /dev/vda1 ro
-23 22 0:5 / /dev rw - devtmpfs devtmpfs rw,size=1k
-30 22 0:33 /@ /mnt\040x rw - btrfs /dev/vdb2 rw,subvol=/@
-31 22 0:34 / / rw - overlay overlay rw,lowerdir=/a
-`
-	ms, err := ParseMountInfo(strings.NewReader(in))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ms) != 4 || ms[2].MountPoint != "/mnt x" || ms[2].Root != "/@" || ms[2].Dev != "0:33" || ms[2].Source != "/dev/vdb2" {
-		t.Errorf("ParseMountInfo = %+v", ms)
-	}
-	root, err := RootMount(ms)
-	if err != nil || root.ID != 31 || root.FSType != "overlay" {
-		t.Errorf("RootMount = %+v, %v, want the last mount on / (overlay, 31)", root, err)
-	}
-	if _, err := ParseMountInfo(strings.NewReader("garbage line\n")); err == nil {
-		t.Errorf("ParseMountInfo(garbage) = nil error")
-	}
-	if _, err := RootMount(ms[1:2]); err == nil {
-		t.Errorf("RootMount(no /) = nil error")
+func TestRootMount(t *testing.T) {
+	ext4 := mountinfo.Mount{ID: 22, Parent: 1, Dev: "254:1", Root: "/", MountPoint: "/", FSType: "ext4", Source: "/dev/vda1"}
+	dev := mountinfo.Mount{ID: 23, Parent: 22, Dev: "0:5", Root: "/", MountPoint: "/dev", FSType: "devtmpfs", Source: "devtmpfs"}
+	overlay := mountinfo.Mount{ID: 31, Parent: 22, Dev: "0:34", Root: "/", MountPoint: "/", FSType: "overlay", Source: "overlay"}
+	for _, tc := range []struct {
+		name    string
+		ms      []mountinfo.Mount
+		want    mountinfo.Mount
+		wantErr bool
+	}{
+		{"one root", []mountinfo.Mount{ext4, dev}, ext4, false},
+		{"a later mount on / hides the first", []mountinfo.Mount{ext4, dev, overlay}, overlay, false},
+		{"no mount on /", []mountinfo.Mount{dev}, mountinfo.Mount{}, true},
+		{"empty table", nil, mountinfo.Mount{}, true},
+	} {
+		got, err := RootMount(tc.ms)
+		if got != tc.want || (err != nil) != tc.wantErr {
+			t.Errorf("%s: RootMount = %+v, %v, want %+v (error: %v)", tc.name, got, err, tc.want, tc.wantErr)
+		}
 	}
 }
 
@@ -168,24 +167,24 @@ func TestRootChain(t *testing.T) {
 	chain := "vda1 ← vda ← virtio1 ← virtio_blk"
 	cases := []struct {
 		name  string
-		root  Mount
+		root  mountinfo.Mount
 		want  []Need // in order
 		wantE bool
 	}{
-		{"virtio partition", Mount{Dev: "254:1", FSType: "ext4", Source: "/dev/vda1"}, []Need{
+		{"virtio partition", mountinfo.Mount{Dev: "254:1", FSType: "ext4", Source: "/dev/vda1"}, []Need{
 			{"fs-ext4", "root filesystem ext4", RootFS},
 			{"virtio_blk", "root device chain (" + chain + ")", RootDriver},
 			{"virtio_pci", "root device chain (vda1 ← vda ← 0000:00:04.0 ← virtio_pci)", RootDriver},
 		}, false},
-		{"btrfs by source", Mount{Dev: "0:33", FSType: "btrfs", Source: "/dev/vda1"}, []Need{
+		{"btrfs by source", mountinfo.Mount{Dev: "0:33", FSType: "btrfs", Source: "/dev/vda1"}, []Need{
 			{"fs-btrfs", "root filesystem btrfs", RootFS},
 			{"virtio_blk", "root device chain (" + chain + ")", RootDriver},
 			{"virtio_pci", "root device chain (vda1 ← vda ← 0000:00:04.0 ← virtio_pci)", RootDriver},
 		}, false},
-		{"nfs", Mount{Dev: "0:50", FSType: "nfs4", Source: "server:/export"}, []Need{
+		{"nfs", mountinfo.Mount{Dev: "0:50", FSType: "nfs4", Source: "server:/export"}, []Need{
 			{"fs-nfs4", "root filesystem nfs4", RootFS},
 		}, false},
-		{"crypt on lvm", Mount{Dev: "253:1", FSType: "xfs", Source: "/dev/mapper/root"}, []Need{
+		{"crypt on lvm", mountinfo.Mount{Dev: "253:1", FSType: "xfs", Source: "/dev/mapper/root"}, []Need{
 			{"fs-xfs", "root filesystem xfs", RootFS},
 			{"dm_mod", "root device chain (dm-1 ← device-mapper)", RootLayer},
 			{"dm_crypt", "root device chain (dm-1 ← dm-crypt root)", RootLayer},
@@ -193,7 +192,7 @@ func TestRootChain(t *testing.T) {
 			{"virtio_blk", "root device chain (dm-1 ← dm-0 ← " + chain + ")", RootDriver},
 			{"virtio_pci", "root device chain (dm-1 ← dm-0 ← vda1 ← vda ← 0000:00:04.0 ← virtio_pci)", RootDriver},
 		}, false},
-		{"md raid1", Mount{Dev: "9:0", FSType: "ext4", Source: "/dev/md0"}, []Need{
+		{"md raid1", mountinfo.Mount{Dev: "9:0", FSType: "ext4", Source: "/dev/md0"}, []Need{
 			{"fs-ext4", "root filesystem ext4", RootFS},
 			{"md_mod", "root device chain (md0 ← md)", RootLayer},
 			{"md-raid1", "root device chain (md0 ← md raid1)", RootLayer},
@@ -202,16 +201,16 @@ func TestRootChain(t *testing.T) {
 			{"virtio_blk", "root device chain (md0 ← vdb1 ← vdb ← virtio2 ← virtio_blk)", RootDriver},
 			{"virtio_pci", "root device chain (md0 ← vdb1 ← vdb ← 0000:00:05.0 ← virtio_pci)", RootDriver},
 		}, false},
-		{"builtin driver", Mount{Dev: "8:1", FSType: "ext4", Source: "/dev/sda1"}, []Need{
+		{"builtin driver", mountinfo.Mount{Dev: "8:1", FSType: "ext4", Source: "/dev/sda1"}, []Need{
 			{"fs-ext4", "root filesystem ext4", RootFS},
 			{"sd_mod", "root device chain (sda1 ← sda ← 0:0:0:0 ← sd_mod)", RootDriver},
 			{"pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01", "root device chain (sda1 ← sda ← 0000:00:1f.2 ← driver ahci builtin, modalias)", RootModalias},
 		}, false},
-		{"nvme multipath", Mount{Dev: "259:1", FSType: "ext4", Source: "/dev/nvme0n1p1"}, []Need{
+		{"nvme multipath", mountinfo.Mount{Dev: "259:1", FSType: "ext4", Source: "/dev/nvme0n1p1"}, []Need{
 			{"fs-ext4", "root filesystem ext4", RootFS},
 			{"nvme", "root device chain (nvme0n1p1 ← nvme0n1 ← nvme-subsys0 ← 0000:00:06.0 ← nvme)", RootDriver},
 		}, false},
-		{"unknown device", Mount{Dev: "7:0", FSType: "ext4", Source: "/dev/loop0"}, nil, true},
+		{"unknown device", mountinfo.Mount{Dev: "7:0", FSType: "ext4", Source: "/dev/loop0"}, nil, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,7 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -101,17 +102,12 @@ func ParseLUKS(r io.Reader) (LUKS, error) {
 		return l, fmt.Errorf("luks2 json area: %w", err)
 	}
 	add := func(list []string, s string) []string {
-		if s == "" {
+		if s == "" || slices.Contains(list, s) {
 			return list
-		}
-		for _, x := range list {
-			if x == s {
-				return list
-			}
 		}
 		return append(list, s)
 	}
-	for _, k := range sortedKeys(meta.Segments) {
+	for _, k := range slices.Sorted(maps.Keys(meta.Segments)) {
 		s := meta.Segments[k]
 		if s.Type != "crypt" {
 			continue
@@ -121,22 +117,13 @@ func ParseLUKS(r io.Reader) (LUKS, error) {
 			l.Integrity = add(l.Integrity, s.Integrity.Type)
 		}
 	}
-	for _, k := range sortedKeys(meta.Keyslots) {
+	for _, k := range slices.Sorted(maps.Keys(meta.Keyslots)) {
 		l.Ciphers = add(l.Ciphers, meta.Keyslots[k].Area.Encryption)
 	}
 	if len(l.Ciphers) == 0 {
 		return l, fmt.Errorf("luks2 json area: no crypt segment or keyslot names a cipher")
 	}
 	return l, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func cString(b []byte) string {
@@ -163,14 +150,7 @@ func CipherAlgorithms(spec string) []string {
 	add := func(names ...string) {
 		for _, n := range names {
 			n = strings.TrimSpace(n)
-			if n == "" || strings.ContainsAny(n, " /") {
-				continue
-			}
-			dup := false
-			for _, x := range out {
-				dup = dup || x == n
-			}
-			if !dup {
+			if n != "" && !strings.ContainsAny(n, " /") && !slices.Contains(out, n) {
 				out = append(out, n)
 			}
 		}

@@ -2,13 +2,18 @@ package hostinfo
 
 import (
 	"bytes"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/pkginitrd/pkginitrd/mountinfo"
 )
 
 // luksImage formats a 20 MiB file with the system's cryptsetup (Debian
@@ -58,31 +63,75 @@ func TestParseLUKS(t *testing.T) {
 			}
 		})
 	}
+}
 
+// TestParseLUKSDamaged feeds ParseLUKS a real LUKS2 header (cryptsetup's)
+// cut short or with one field changed, and data that is not LUKS.
+func TestParseLUKSDamaged(t *testing.T) {
 	data, err := os.ReadFile(luksImage(t, "--type", "luks2", "--pbkdf", "pbkdf2"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, in := range map[string][]byte{
-		"zeros":     make([]byte, 8192),
-		"short":     []byte("LUK"),
-		"ext4-ish":  append(make([]byte, 1080), 0x53, 0xef),
-		"empty":     nil,
-		"no-json":   data[:4096],
-		"bad-json":  append(append([]byte(nil), data[:4096]...), []byte("{not json")...),
-		"version-9": append(append([]byte(nil), data[:6]...), append([]byte{0, 9}, data[8:4096]...)...),
+	hdrSize := binary.BigEndian.Uint64(data[8:16])
+	if hdrSize <= luks2JSONOffset || hdrSize > LUKSHeaderMax {
+		t.Fatalf("cryptsetup wrote a LUKS2 header of size %d, want (%d, %d]", hdrSize, luks2JSONOffset, LUKSHeaderMax)
+	}
+	// header returns the binary header and JSON area, size bytes long
+	// (zero padded), with hdr_size set to hdr and the JSON area replaced
+	// by area unless it is nil.
+	header := func(size int, hdr uint64, area []byte) []byte {
+		b := make([]byte, max(size, int(hdrSize)))
+		copy(b, data[:hdrSize])
+		binary.BigEndian.PutUint64(b[8:16], hdr)
+		if area != nil {
+			clear(b[luks2JSONOffset:])
+			copy(b[luks2JSONOffset:], area)
+		}
+		return b[:size]
+	}
+	notLUKS := func(err error) bool { return errors.Is(err, ErrNotLUKS) }
+	has := func(sub string) func(error) bool {
+		return func(err error) bool { return err != nil && !notLUKS(err) && strings.Contains(err.Error(), sub) }
+	}
+	badSize := has("bad header size")
+	var syntax *json.SyntaxError
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		ok   func(error) bool
+		want string
+	}{
+		{"zeros", make([]byte, 8192), notLUKS, "ErrNotLUKS"},
+		{"short", []byte("LUK"), notLUKS, "ErrNotLUKS"},
+		{"ext4-ish", append(make([]byte, 1080), 0x53, 0xef), notLUKS, "ErrNotLUKS"},
+		{"empty", nil, notLUKS, "ErrNotLUKS"},
+		{"version-9", append(append([]byte(nil), data[:6]...), append([]byte{0, 9}, data[8:4096]...)...), has("unknown version 9"), "unknown version 9"},
+		{"binary header cut short", data[:2048], has("luks2 header"), "a short luks2 header"},
+		{"no json area", data[:4096], func(err error) bool { return errors.Is(err, io.EOF) }, "EOF on the JSON area"},
+		{"json area cut short", data[:8192], func(err error) bool { return errors.Is(err, io.ErrUnexpectedEOF) }, "unexpected EOF on the JSON area"},
+		{"hdr_size 0", header(int(hdrSize), 0, nil), badSize, "a bad header size"},
+		{"hdr_size 4096 (no json area)", header(int(hdrSize), luks2JSONOffset, nil), badSize, "a bad header size"},
+		{"hdr_size above 4 MiB", header(int(hdrSize), LUKSHeaderMax+luks2JSONOffset, nil), badSize, "a bad header size"},
+		{"hdr_size 2^63", header(int(hdrSize), 1<<63, nil), badSize, "a bad header size"},
+		{"invalid json", header(int(hdrSize), hdrSize, []byte("{not json")), func(err error) bool { return errors.As(err, &syntax) }, "a *json.SyntaxError"},
+		{"json of the wrong shape", header(int(hdrSize), hdrSize, []byte(`{"segments":[1,2]}`)), has("luks2 json area"), "a luks2 json area error"},
+		{"json naming no cipher", header(int(hdrSize), hdrSize, []byte(`{"segments":{"0":{"type":"linear"}},"keyslots":{}}`)), has("no crypt segment"), "no crypt segment"},
 	} {
-		_, err := ParseLUKS(bytes.NewReader(in))
-		notLUKS := errors.Is(err, ErrNotLUKS)
-		switch name {
-		case "zeros", "short", "ext4-ish", "empty":
-			if !notLUKS {
-				t.Errorf("ParseLUKS(%s) = %v, want ErrNotLUKS", name, err)
-			}
-		default:
-			if err == nil || notLUKS {
-				t.Errorf("ParseLUKS(%s) = %v, want an error about the damaged header", name, err)
-			}
+		got, err := ParseLUKS(bytes.NewReader(tc.in))
+		if !tc.ok(err) {
+			t.Errorf("ParseLUKS(%s) = %+v, %v, want %s", tc.name, got, err, tc.want)
+		}
+	}
+
+	// The accepted bounds: the smallest JSON area cryptsetup allows
+	// (16 KiB header) and the largest (4 MiB), the real JSON zero padded.
+	for _, size := range []uint64{16 << 10, LUKSHeaderMax} {
+		if size < hdrSize {
+			continue // cryptsetup's JSON would not fit
+		}
+		got, err := ParseLUKS(bytes.NewReader(header(int(size), size, nil)))
+		if want := []string{"aes-xts-plain64"}; err != nil || got.Version != 2 || !reflect.DeepEqual(got.Ciphers, want) {
+			t.Errorf("ParseLUKS(hdr_size %d) = %+v, %v, want LUKS2 with ciphers %q", size, got, err, want)
 		}
 	}
 }
@@ -187,7 +236,7 @@ func TestRootChainLUKSLVM(t *testing.T) {
 		},
 	}
 	sys := merge(vda, dm).write(t)
-	root := Mount{Dev: "253:1", FSType: "ext4", Source: "/dev/mapper/vgc-root"}
+	root := mountinfo.Mount{Dev: "253:1", FSType: "ext4", Source: "/dev/mapper/vgc-root"}
 	lvm := "dm-1 ← dm-0"
 	base := []Need{
 		{"fs-ext4", "root filesystem ext4", RootFS},

@@ -7,10 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/pkginitrd/pkginitrd/kmod"
+	"github.com/pkginitrd/pkginitrd/mountinfo"
 )
 
 // Kind says where a Need comes from.
@@ -53,10 +54,10 @@ type Need struct {
 
 // Host is what Detect found.
 type Host struct {
-	Loaded []string // normalized names from /proc/modules
-	Root   Mount    // the root mount
-	Needs  []Need   // the loaded modules first, then the root chain's needs, each once
-	Layers []string // kinds of layers under the root (LayerCrypt, LayerLVM, …), each once, in order found
+	Loaded []string        // normalized names from /proc/modules
+	Root   mountinfo.Mount // the root mount
+	Needs  []Need          // the loaded modules first, then the root chain's needs, each once
+	Layers []string        // kinds of layers under the root (LayerCrypt, LayerLVM, …), each once, in order found
 }
 
 // Detect reads d.Proc/modules, d.Proc/self/mountinfo (or
@@ -85,7 +86,7 @@ func Detect(d Dirs) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("host-only detection: %w", err)
 	}
-	mounts, err := ParseMountInfo(f)
+	mounts, err := mountinfo.Parse(f)
 	f.Close()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", mi, err)
@@ -134,7 +135,7 @@ func Detect(d Dirs) (*Host, error) {
 // AF_ALG); otherwise, for a recorded system or plain dm-crypt, the modules
 // d.Proc/crypto lists as providing loaded skcipher, cipher and aead
 // algorithms (the cipher in use is among them, with others the host loaded).
-func RootChain(d Dirs, root Mount) ([]Need, error) {
+func RootChain(d Dirs, root mountinfo.Mount) ([]Need, error) {
 	w, err := rootChain(d, root)
 	if err != nil {
 		return nil, err
@@ -142,7 +143,7 @@ func RootChain(d Dirs, root Mount) ([]Need, error) {
 	return w.needs, nil
 }
 
-func rootChain(d Dirs, root Mount) (*walker, error) {
+func rootChain(d Dirs, root mountinfo.Mount) (*walker, error) {
 	w := &walker{d: d, sys: filepath.Clean(d.Sys), seen: map[Need]bool{}, visited: map[string]bool{}}
 	if root.FSType != "" {
 		w.add(Need{Name: "fs-" + root.FSType, Reason: "root filesystem " + root.FSType, Kind: RootFS})
@@ -167,12 +168,9 @@ type walker struct {
 }
 
 func (w *walker) layer(kind string) {
-	for _, l := range w.layers {
-		if l == kind {
-			return
-		}
+	if !slices.Contains(w.layers, kind) {
+		w.layers = append(w.layers, kind)
 	}
-	w.layers = append(w.layers, kind)
 }
 
 func (w *walker) add(n Need) {
@@ -184,7 +182,7 @@ func (w *walker) add(n Need) {
 
 // rootBlock returns the sysfs directory of the root's block device, or ""
 // when the root is not on a block device (tmpfs, nfs, overlay, …).
-func (w *walker) rootBlock(root Mount) (string, error) {
+func (w *walker) rootBlock(root mountinfo.Mount) (string, error) {
 	if !strings.HasPrefix(root.Dev, "0:") {
 		link := filepath.Join(w.sys, "dev", "block", root.Dev)
 		dir, err := resolveLink(link)
@@ -365,18 +363,14 @@ func (w *walker) device(d string, chain []string) {
 
 // Modules returns the names of the Needs of the given kinds, sorted, each once.
 func (h *Host) Modules(kinds ...Kind) []string {
-	seen := map[string]bool{}
 	var out []string
 	for _, n := range h.Needs {
-		for _, k := range kinds {
-			if n.Kind == k && !seen[n.Name] {
-				seen[n.Name] = true
-				out = append(out, n.Name)
-			}
+		if slices.Contains(kinds, n.Kind) {
+			out = append(out, n.Name)
 		}
 	}
-	sort.Strings(out)
-	return out
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // lvmTargets returns the device-mapper target modules an LVM device needs

@@ -34,6 +34,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pkginitrd/pkginitrd/mountinfo"
 	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
 	"github.com/pkginitrd/pkginitrd/stage0/mount"
 )
@@ -279,7 +280,7 @@ func (t *tally) progress() bool {
 
 // unmountPass tries every mount under the old root once, in order, and
 // returns those left.
-func (s *Shutdown) unmountPass(t *tally) []MountInfo {
+func (s *Shutdown) unmountPass(t *tally) []mountinfo.Mount {
 	notMounted := map[string]bool{}
 	for _, m := range UnmountOrder(s.mounts(), s.OldRoot) {
 		err := s.Sys.Unmount(m.MountPoint, 0)
@@ -296,24 +297,24 @@ func (s *Shutdown) unmountPass(t *tally) []MountInfo {
 			s.Log.Debug("shutdown: unmount failed", "mount", m.MountPoint, "err", err)
 		}
 	}
-	return slices.DeleteFunc(UnmountOrder(s.mounts(), s.OldRoot), func(m MountInfo) bool { return notMounted[m.MountPoint] })
+	return slices.DeleteFunc(UnmountOrder(s.mounts(), s.OldRoot), func(m mountinfo.Mount) bool { return notMounted[m.MountPoint] })
 }
 
 // mounts reads the mount table. When it cannot be read (no /proc), the old
 // root itself stands for everything under it, so that it is still
 // unmounted, or remounted read-only at the end.
-func (s *Shutdown) mounts() []MountInfo {
+func (s *Shutdown) mounts() []mountinfo.Mount {
 	ms, err := s.Sys.MountInfo()
 	if err != nil {
 		s.Log.Warn("shutdown: cannot read the mount table; unmounting "+s.OldRoot+" blind", "err", err)
-		return []MountInfo{{MountPoint: s.OldRoot}}
+		return []mountinfo.Mount{{MountPoint: s.OldRoot}}
 	}
 	return ms
 }
 
 // force remounts each of mounts read-only, so its filesystem is clean,
 // and detaches it from the tree (MNT_DETACH), deepest first.
-func (s *Shutdown) force(mounts []MountInfo) {
+func (s *Shutdown) force(mounts []mountinfo.Mount) {
 	for _, m := range mounts {
 		if err := s.Sys.RemountReadOnly(m.MountPoint); err != nil {
 			s.Log.Warn("shutdown: cannot remount "+m.MountPoint+" read-only", "err", err)
@@ -458,7 +459,7 @@ func comms(procs []Process) string {
 	return strings.Join(names, " ")
 }
 
-func mountPoints(ms []MountInfo) string {
+func mountPoints(ms []mountinfo.Mount) string {
 	var ps []string
 	for _, m := range ms {
 		ps = append(ps, m.MountPoint)

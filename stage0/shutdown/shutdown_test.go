@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pkginitrd/pkginitrd/mountinfo"
 	"github.com/pkginitrd/pkginitrd/stage0/bootlog"
 	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
 	"github.com/pkginitrd/pkginitrd/stage0/mount"
@@ -107,7 +108,7 @@ func TestDMRemoveRequest(t *testing.T) {
 type machine struct {
 	cmdline string
 	nextID  int
-	mounts  []MountInfo
+	mounts  []mountinfo.Mount
 	// busy says whether a mount point is in use by something besides
 	// mounts (an open file, a loop device's backing file).
 	busy  map[string]func() bool
@@ -134,7 +135,7 @@ func (m *machine) mount(parentMP, mp, fsType, source string) {
 			parent = x.ID
 		}
 	}
-	m.mounts = append(m.mounts, MountInfo{ID: m.nextID, Parent: parent, MountPoint: mp, FSType: fsType, Source: source})
+	m.mounts = append(m.mounts, mountinfo.Mount{ID: m.nextID, Parent: parent, MountPoint: mp, FSType: fsType, Source: source})
 }
 
 func (m *machine) alive(pid int) bool {
@@ -180,7 +181,7 @@ func (m *machine) dropDev(k string) {
 }
 
 func (m *machine) dropMount(id int) {
-	var keep []MountInfo
+	var keep []mountinfo.Mount
 	for _, x := range m.mounts {
 		if x.ID != id && x.Parent != id {
 			keep = append(keep, x)
@@ -201,7 +202,7 @@ func (m *machine) system() System {
 		Cmdline: func() (*cmdline.CmdLine, error) {
 			return cmdline.Parse(m.cmdline), nil
 		},
-		MountInfo: func() ([]MountInfo, error) { return append([]MountInfo(nil), m.mounts...), nil },
+		MountInfo: func() ([]mountinfo.Mount, error) { return append([]mountinfo.Mount(nil), m.mounts...), nil },
 		Unmount: func(target string, flags int) error {
 			top := -1
 			for i, x := range m.mounts {
@@ -502,7 +503,7 @@ func TestRunUnknownVerb(t *testing.T) {
 func TestRunNoMountTable(t *testing.T) {
 	m := lvmOnLUKS()
 	sys := m.system()
-	sys.MountInfo = func() ([]MountInfo, error) {
+	sys.MountInfo = func() ([]mountinfo.Mount, error) {
 		return nil, errors.New("open /proc/self/mountinfo: no such file or directory")
 	}
 	var out bytes.Buffer
@@ -522,7 +523,7 @@ func TestRunNoMountTable(t *testing.T) {
 	m = lvmOnLUKS()
 	m.mounts = m.mounts[:1]
 	sys = m.system()
-	sys.MountInfo = func() ([]MountInfo, error) { return nil, errors.New("no /proc") }
+	sys.MountInfo = func() ([]mountinfo.Mount, error) { return nil, errors.New("no /proc") }
 	start := m.now
 	s = &Shutdown{Sys: sys, Log: log, OldRoot: "/oldroot", Self: 1}
 	if err := s.Run(context.Background(), []string{"/shutdown", "poweroff"}); err != nil {

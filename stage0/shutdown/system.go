@@ -5,6 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pkginitrd/pkginitrd/mountinfo"
 	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
 	"github.com/pkginitrd/pkginitrd/stage0/mount"
 )
@@ -19,7 +20,7 @@ type System struct {
 	// Cmdline reads the kernel command line.
 	Cmdline func() (*cmdline.CmdLine, error)
 	// MountInfo reads this process's mount table.
-	MountInfo func() ([]MountInfo, error)
+	MountInfo func() ([]mountinfo.Mount, error)
 	// Unmount is umount2(2) with MNT_* flags.
 	Unmount func(target string, flags int) error
 	// RemountReadOnly remounts target read-only (MS_REMOUNT|MS_RDONLY).

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pkginitrd/pkginitrd/mountinfo"
 	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
 	"github.com/pkginitrd/pkginitrd/stage0/loop"
 	"github.com/pkginitrd/pkginitrd/stage0/mount"
@@ -31,13 +32,18 @@ func LinuxSystem(procRoot, sysRoot, devRoot string) System {
 			defer f.Close()
 			return cmdline.Read(f)
 		},
-		MountInfo: func() ([]MountInfo, error) {
-			f, err := os.Open(filepath.Join(procRoot, "self", "mountinfo"))
+		MountInfo: func() ([]mountinfo.Mount, error) {
+			p := filepath.Join(procRoot, "self", "mountinfo")
+			f, err := os.Open(p)
 			if err != nil {
 				return nil, err
 			}
 			defer f.Close()
-			return ParseMountInfo(f)
+			ms, err := mountinfo.Parse(f)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", p, err)
+			}
+			return ms, nil
 		},
 		Unmount: func(target string, flags int) error {
 			if err := unix.Unmount(target, flags); err != nil {

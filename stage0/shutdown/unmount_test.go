@@ -1,10 +1,11 @@
 package shutdown
 
 import (
-	"os"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/pkginitrd/pkginitrd/mountinfo"
 )
 
 // exitrdMountinfo is /proc/self/mountinfo as /shutdown sees it after
@@ -15,7 +16,8 @@ import (
 // was moved there from /sysroot), and /dev, /proc, /sys were moved in.
 // The rest are added: a mount point with a space (the kernel escapes it),
 // a mount on top of another at the same path, and a sibling path that
-// only shares the prefix.
+// only shares the prefix. The mountinfo package's tests parse the same
+// lines.
 const exitrdMountinfo = `21 27 0:19 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw
 22 27 0:20 / /sys rw,nosuid,nodev,noexec,relatime - sysfs sysfs rw
 23 27 0:5 / /dev rw,nosuid,relatime - devtmpfs devtmpfs rw,size=478992k,nr_inodes=119748,mode=755,inode64
@@ -30,80 +32,17 @@ const exitrdMountinfo = `21 27 0:19 / /proc rw,nosuid,nodev,noexec,relatime - pr
 50 27 0:35 / /oldrootfoo rw - tmpfs tmpfs rw
 `
 
-func TestParseMountInfo(t *testing.T) {
-	ms, err := ParseMountInfo(strings.NewReader(exitrdMountinfo))
-	if err != nil {
-		t.Fatalf("ParseMountInfo = %v", err)
-	}
-	if len(ms) != 12 {
-		t.Fatalf("ParseMountInfo: %d mounts, want 12", len(ms))
-	}
-	for i, want := range map[int]MountInfo{
-		5: {ID: 26, Parent: 27, MountPoint: "/oldroot", FSType: "ext4", Source: "/dev/dm-1"},
-		7: {ID: 40, Parent: 26, MountPoint: "/oldroot/media/usb stick", FSType: "vfat", Source: "/dev/sdb1"},
-	} {
-		if ms[i] != want {
-			t.Errorf("ParseMountInfo line %d = %+v, want %+v", i+1, ms[i], want)
-		}
-	}
-	for _, bad := range []string{
-		"26 33 254:1 / /oldroot rw,relatime ext4 /dev/x rw\n", // no "-"
-		"x 33 254:1 / /oldroot rw - ext4 /dev/x rw\n",
-		"26 33 254:1 / /oldroot rw -\n",
-	} {
-		if got, err := ParseMountInfo(strings.NewReader(bad)); err == nil {
-			t.Errorf("ParseMountInfo(%q) = %+v, want an error", bad, got)
-		}
-	}
-}
-
-// TestParseMountInfoHost parses this machine's own table: the real
-// format, whatever is mounted here.
-func TestParseMountInfoHost(t *testing.T) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	ms, err := ParseMountInfo(f)
-	if err != nil {
-		t.Fatalf("ParseMountInfo(/proc/self/mountinfo) = %v", err)
-	}
-	var root bool
-	for _, m := range ms {
-		root = root || m.MountPoint == "/"
-		if m.FSType == "" || m.ID == 0 {
-			t.Errorf("ParseMountInfo(/proc/self/mountinfo): incomplete entry %+v", m)
-		}
-	}
-	if !root {
-		t.Errorf("ParseMountInfo(/proc/self/mountinfo) has no / among %d mounts", len(ms))
-	}
-}
-
-func TestUnescape(t *testing.T) {
-	for in, want := range map[string]string{
-		`/a\040b`:     "/a b",
-		`/tab\011x`:   "/tab\tx",
-		`/back\134sl`: `/back\sl`,
-		`/end\04`:     `/end\04`, // too short to be an escape
-		`/plain`:      "/plain",
-	} {
-		if got := unescape(in); got != want {
-			t.Errorf("unescape(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestUnmountOrder(t *testing.T) {
-	all, err := ParseMountInfo(strings.NewReader(exitrdMountinfo))
+	all, err := mountinfo.Parse(strings.NewReader(exitrdMountinfo))
 	if err != nil {
 		t.Fatal(err)
 	}
-	mi := func(id, parent int, mp string) MountInfo { return MountInfo{ID: id, Parent: parent, MountPoint: mp} }
+	mi := func(id, parent int, mp string) mountinfo.Mount {
+		return mountinfo.Mount{ID: id, Parent: parent, MountPoint: mp}
+	}
 	for _, tc := range []struct {
 		name   string
-		mounts []MountInfo
+		mounts []mountinfo.Mount
 		dir    string
 		want   []string
 	}{
@@ -114,13 +53,13 @@ func TestUnmountOrder(t *testing.T) {
 			"/oldroot/media/usb stick", "/oldroot/tmp", "/oldroot",
 		}},
 		{"nothing under", all, "/nonexistent", nil},
-		{"moved mount with a lower id than its parent", []MountInfo{
+		{"moved mount with a lower id than its parent", []mountinfo.Mount{
 			mi(5, 1, "/oldroot"), mi(3, 9, "/oldroot/a/b"), mi(9, 5, "/oldroot/a"),
 		}, "/oldroot", []string{"/oldroot/a/b", "/oldroot/a", "/oldroot"}},
-		{"siblings newest first", []MountInfo{
+		{"siblings newest first", []mountinfo.Mount{
 			mi(5, 1, "/oldroot"), mi(6, 5, "/oldroot/x"), mi(7, 5, "/oldroot/y"),
 		}, "/oldroot/", []string{"/oldroot/y", "/oldroot/x", "/oldroot"}},
-		{"parent loop does not hang", []MountInfo{
+		{"parent loop does not hang", []mountinfo.Mount{
 			mi(5, 6, "/oldroot"), mi(6, 5, "/oldroot/x"),
 		}, "/oldroot", []string{"/oldroot/x", "/oldroot"}},
 	} {
