@@ -21,6 +21,7 @@ import (
 // Env is everything a command run needs from the outside world.
 type Env struct {
 	Args   []string // full argv, Args[0] is the program name
+	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
@@ -40,6 +41,7 @@ func commands() []command {
 		{"modules", "list the kernel modules an image would carry and why", runModules},
 		{"inspect", "list or extract the segments and files of an initramfs image", runInspect},
 		{"config", "print the merged configuration and the files it came from", runConfig},
+		{"boot", "boot an image in qemu on this terminal", runBoot},
 		{"kernel-install", "kernel-install(8) plugin: stage the initrd for a new kernel", runKernelInstall},
 		{"kernel-hook", "Debian /etc/kernel/postinst.d and postrm.d hook", runKernelHook},
 		{"version", "print the pkginitrd version", runVersion},

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -234,4 +235,38 @@ func TestBootTrixieCompressedModules(t *testing.T) {
 	if strings.Contains(log, "decompressed by stage0") || strings.Contains(log, "not an xz compressed module") {
 		t.Errorf("a module fell back to stage0's decompression on 6.12, which decompresses xz itself")
 	}
+}
+
+// TestBootCommand runs `pkginitrd boot`, which starts qemu itself with the
+// kernel it finds beside the image, and reads the fixture root's report
+// from its output.
+func TestBootCommand(t *testing.T) {
+	e := setup(t)
+	_, initrd := buildImage(t, e, "--generic")
+	disk := makeFS(t, fixtureRoot(t), fsSpec{"ext4", rootUUID, "pkgroot", 64})
+	lock := qemuLock(t)
+	defer lock.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), bootTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, e.bin, "boot", "--accel", "tcg", "--disk", disk, "--append", "root=UUID="+rootUUID+" panic=-1", initrd)
+	cmd.Stdin = strings.NewReader("")
+	out, err := cmd.CombinedOutput()
+	console := string(out)
+	if err != nil {
+		t.Fatalf("pkginitrd boot: %v\n%s", err, tail(console, 40))
+	}
+	for _, want := range []string{marker + " pid=1", marker + " root=/dev/vda ext4", marker + " done"} {
+		if !strings.Contains(console, want) {
+			t.Errorf("pkginitrd boot output lacks %q:\n%s", want, tail(console, 40))
+		}
+	}
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
