@@ -215,6 +215,13 @@ type result struct {
 // runBoot runs the plan for a command line and config on f.
 func runBoot(t *testing.T, f *fakeSys, line string, conf *bootconf.Config) result {
 	t.Helper()
+	return runBootWith(t, f, line, conf, nil)
+}
+
+// runBootWith is runBoot with edit applied to the fake System first (more
+// fakes, more tools in the image).
+func runBootWith(t *testing.T, f *fakeSys, line string, conf *bootconf.Config, edit func(*System)) result {
+	t.Helper()
 	if f.events == nil {
 		f.events = make(chan *uevent.Event, 16)
 	}
@@ -237,6 +244,9 @@ func runBoot(t *testing.T, f *fakeSys, line string, conf *bootconf.Config) resul
 		t.Fatalf("settings(%q) = %v", line, err)
 	}
 	sys := f.system()
+	if edit != nil {
+		edit(&sys)
+	}
 	loader := modload.New(modload.Config{Index: testIndex(), Dir: "/usr/lib/modules/6.1.0-56-amd64",
 		Sys: modload.System{LoadModule: sys.LoadModule}, Log: log, Params: cmd.ModuleOptions, Blacklisted: cmd.Blacklisted})
 	b := newBoot(sys, log, h.Report, cmd, conf, set, loader)

@@ -1,24 +1,17 @@
 package stage0
 
 import (
-	"bytes"
 	"context"
 	"io/fs"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/pkginitrd/pkginitrd/bootconf"
 	"github.com/pkginitrd/pkginitrd/stage0/blkid"
-	"github.com/pkginitrd/pkginitrd/stage0/bootlog"
-	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
 	"github.com/pkginitrd/pkginitrd/stage0/device"
 	"github.com/pkginitrd/pkginitrd/stage0/dm"
-	"github.com/pkginitrd/pkginitrd/stage0/modload"
-	"github.com/pkginitrd/pkginitrd/stage0/uevent"
 )
 
 const (
@@ -134,30 +127,11 @@ func containerDev(name, typ, uuid string) device.Device {
 // tools in the image.
 func runDMBoot(t *testing.T, w *dmWorld, line string, conf *bootconf.Config) result {
 	t.Helper()
-	f := w.f
-	f.events = make(chan *uevent.Event, 16)
-	var console bytes.Buffer
-	h := bootlog.New(&syncWriter{w: &console}, new(slog.LevelVar), func() time.Duration { return time.Second })
-	log := slog.New(h)
-	cmd := cmdline.Parse(line)
-	set, err := settings(cmd, conf)
-	if err != nil {
-		t.Fatalf("settings(%q) = %v", line, err)
-	}
-	sys := f.system()
-	sys.DM = w.system()
-	exists := sys.Exists
-	sys.Exists = func(p string) bool { return p == "/usr/sbin/cryptsetup" || p == "/usr/sbin/lvm" || exists(p) }
-	loader := modload.New(modload.Config{Index: testIndex(), Sys: modload.System{LoadModule: sys.LoadModule}, Log: log})
-	b := newBoot(sys, log, h.Report, cmd, conf, set, loader)
-	steps, retry := plan(set, cmd)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	err = b.run(ctx, steps, retry)
-	if ctx.Err() != nil {
-		t.Fatalf("boot did not finish: %v\nconsole:\n%s", ctx.Err(), console.String())
-	}
-	return result{err: err, console: console.String()}
+	return runBootWith(t, w.f, line, conf, func(sys *System) {
+		sys.DM = w.system()
+		exists := sys.Exists
+		sys.Exists = func(p string) bool { return p == "/usr/sbin/cryptsetup" || p == "/usr/sbin/lvm" || exists(p) }
+	})
 }
 
 func TestBootStorage(t *testing.T) {
