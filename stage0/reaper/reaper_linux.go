@@ -35,15 +35,17 @@ func (r *Reaper) Start(ctx context.Context) {
 				return
 			case <-sig:
 				r.mu.Lock()
-				r.reap()
+				ReapAll()
 				r.mu.Unlock()
 			}
 		}
 	}()
 }
 
-// reap collects every exited child; it returns how many.
-func (r *Reaper) reap() int {
+// ReapAll collects every exited child without blocking and returns how
+// many. Outside a Reaper it is for a PID 1 that runs no commands of its own
+// (the shutdown side).
+func ReapAll() int {
 	n := 0
 	for {
 		var ws unix.WaitStatus
@@ -72,7 +74,7 @@ func (r *Reaper) Do(f func() error) error {
 		r.mu.RUnlock()
 		// Catch up with zombies whose SIGCHLD came while paused.
 		if r.mu.TryLock() {
-			r.reap()
+			ReapAll()
 			r.mu.Unlock()
 		}
 	}()

@@ -17,6 +17,7 @@ import (
 	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
 	"github.com/pkginitrd/pkginitrd/stage0/loop"
 	"github.com/pkginitrd/pkginitrd/stage0/mount"
+	"github.com/pkginitrd/pkginitrd/stage0/reaper"
 )
 
 // LinuxSystem returns the System that acts on the running kernel, with
@@ -59,7 +60,7 @@ func LinuxSystem(procRoot, sysRoot, devRoot string) System {
 		},
 		Processes: func() ([]Process, error) { return ReadProcesses(procRoot) },
 		Kill:      unix.Kill,
-		Reap:      reap,
+		Reap:      func() { reaper.ReapAll() },
 		Devices:   func() ([]BlockDev, error) { return ReadDevices(sysRoot) },
 		RemoveDM:  func(name string) error { return removeDM(sysRoot, devRoot, name) },
 		DetachLoop: func(kernel string) error {
@@ -69,20 +70,6 @@ func LinuxSystem(procRoot, sysRoot, devRoot string) System {
 		Reboot: unix.Reboot,
 		Sleep:  time.Sleep,
 		Now:    time.Now,
-	}
-}
-
-// reap collects every exited child without blocking.
-func reap() {
-	for {
-		var ws unix.WaitStatus
-		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil || pid <= 0 {
-			return
-		}
 	}
 }
 
