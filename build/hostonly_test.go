@@ -15,7 +15,6 @@ import (
 	"github.com/pkginitrd/pkginitrd/bootconf"
 	confd "github.com/pkginitrd/pkginitrd/conf.d"
 	"github.com/pkginitrd/pkginitrd/hostinfo"
-	"github.com/pkginitrd/pkginitrd/image"
 	"github.com/pkginitrd/pkginitrd/modules"
 	"github.com/pkginitrd/pkginitrd/mountinfo"
 )
@@ -129,15 +128,7 @@ func TestHostOnlyLUKSLVM(t *testing.T) {
 		t.Errorf("host-only image has sha256_ssse3, a hash /proc/crypto lists but dm-crypt's cipher does not use")
 	}
 
-	f, err := os.Open(opts.Output)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	x := t.TempDir()
-	if _, err := image.Extract(context.Background(), f, res.Image.Size, x); err != nil {
-		t.Fatal(err)
-	}
+	x := extractImage(t, opts.Output)
 	var conf *bootconf.Config
 	if cf, err := os.Open(filepath.Join(x, bootconf.Path)); err == nil {
 		conf, err = bootconf.Parse(cf)

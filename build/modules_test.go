@@ -135,19 +135,10 @@ func TestRunFirmware(t *testing.T) {
 		t.Fatalf("dpkg-deb -x firmware-linux-free: %v\n%s", err, out)
 	}
 	opts.FirmwareDir = filepath.Join(fw, "lib", "firmware")
-	res, err := Run(context.Background(), opts)
-	if err != nil {
+	if _, err := Run(context.Background(), opts); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(opts.Output)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	x := t.TempDir()
-	if _, err := image.Extract(context.Background(), f, res.Image.Size, x); err != nil {
-		t.Fatal(err)
-	}
+	x := extractImage(t, opts.Output)
 	want, err := os.ReadFile(filepath.Join(opts.FirmwareDir, "isci", "isci_firmware.bin"))
 	if err != nil {
 		t.Fatal(err)
@@ -213,4 +204,23 @@ func BenchmarkRunGeneric(b *testing.B) {
 			b.ReportMetric(100*float64(modMS)/float64(max(totalMS, 1)), "modules-%")
 		})
 	}
+}
+
+// extractImage unpacks the image at path into a temporary directory.
+func extractImage(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := t.TempDir()
+	if _, err := image.Extract(context.Background(), f, st.Size(), x); err != nil {
+		t.Fatalf("extract %s: %v", path, err)
+	}
+	return x
 }
