@@ -33,7 +33,8 @@ func DlopenedLibraries() []string { return []string{"libgcc_s.so.1"} }
 func Unused(t *fstree.Tree, keep []string) (unused, unresolved []string, err error) {
 	dirs := libraryDirs(t)
 	var (
-		candidates = map[string]bool{} // libraries that may go
+		candidates = map[string]bool{}     // libraries that may go
+		infos      = map[string]*elfInfo{} // every ELF object, read once
 		roots      []string
 	)
 	err = t.Walk(func(e *fstree.Entry) error {
@@ -47,6 +48,7 @@ func Unused(t *fstree.Tree, keep []string) (unused, unresolved []string, err err
 		if info == nil {
 			return nil
 		}
+		infos[e.Path] = info
 		base := path.Base(e.Path)
 		if slices.Contains(dirs, path.Dir(e.Path)) && isLibraryName(base) && !slices.Contains(keep, base) &&
 			!strings.HasPrefix(e.Origin, "include") {
@@ -68,9 +70,9 @@ func Unused(t *fstree.Tree, keep []string) (unused, unresolved []string, err err
 			continue
 		}
 		reached[p] = true
-		info, err := readELF(t.Get(p))
-		if err != nil || info == nil {
-			continue
+		info := infos[p]
+		if info == nil {
+			continue // not an ELF object (a script, a data file)
 		}
 		for _, name := range info.deps() {
 			dep, ok := lookup(t, dirs, info.searchPath(p), name)
