@@ -9,7 +9,7 @@ test:
 	./tests/run-all.sh
 
 bench:
-	go test -run '^$$' -bench . -benchtime 3x ./image ./modules ./backends/... ./kmod
+	go test -run '^$$' -bench . -benchtime 3x ./image/... ./modules/... ./backends/... ./internal/kmod ./pipeline
 	./bench/compare-dracut.sh
 
 # kernel-install and Debian look for their hooks at fixed paths, not under PREFIX.

@@ -12,8 +12,8 @@ import (
 	"io/fs"
 	"path"
 
-	"github.com/pkginitrd/pkginitrd/cpio"
-	"github.com/pkginitrd/pkginitrd/fstree"
+	"github.com/pkginitrd/pkginitrd/image/cpio"
+	"github.com/pkginitrd/pkginitrd/internal/fstree"
 )
 
 // The kernel skips (silently) names and symlink targets longer than

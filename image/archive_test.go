@@ -10,8 +10,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/pkginitrd/pkginitrd/cpio"
-	"github.com/pkginitrd/pkginitrd/fstree"
+	"github.com/pkginitrd/pkginitrd/image/cpio"
+	"github.com/pkginitrd/pkginitrd/internal/fstree"
 )
 
 func TestWriteArchive(t *testing.T) {

@@ -7,8 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/pkginitrd/pkginitrd/fstree"
 	"github.com/pkginitrd/pkginitrd/image"
+	"github.com/pkginitrd/pkginitrd/internal/fstree"
 )
 
 func Example() {

@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/pkginitrd/pkginitrd/cpio"
+	"github.com/pkginitrd/pkginitrd/image/cpio"
 )
 
 // Extract unpacks every segment of the image into dir, which must exist.

@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/pkginitrd/pkginitrd/cpio"
+	"github.com/pkginitrd/pkginitrd/image/cpio"
 )
 
 func extract(t *testing.T, img []byte, dir string) []string {

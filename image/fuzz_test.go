@@ -5,7 +5,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/pkginitrd/pkginitrd/fstree"
+	"github.com/pkginitrd/pkginitrd/internal/fstree"
 )
 
 // FuzzInspect feeds arbitrary images to Inspect: it must never panic or

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pkginitrd/pkginitrd/cpio"
-	"github.com/pkginitrd/pkginitrd/fstree"
+	"github.com/pkginitrd/pkginitrd/image/cpio"
+	"github.com/pkginitrd/pkginitrd/internal/fstree"
 )
 
 // toolPackage names the Debian package providing a system tool.

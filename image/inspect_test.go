@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pkginitrd/pkginitrd/cpio"
+	"github.com/pkginitrd/pkginitrd/image/cpio"
 )
 
 // gnuTrees creates the directories of a typical image: an early microcode

@@ -12,7 +12,7 @@ import (
 
 	"github.com/pkginitrd/pkginitrd/internal/atomicfile"
 
-	"github.com/pkginitrd/pkginitrd/kmod"
+	"github.com/pkginitrd/pkginitrd/internal/kmod"
 )
 
 // cacheVersion changes whenever the cache file or kmod.ModInfo changes shape.

@@ -10,8 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/pkginitrd/pkginitrd/fstree"
-	"github.com/pkginitrd/pkginitrd/kmod"
+	"github.com/pkginitrd/pkginitrd/internal/fstree"
+	"github.com/pkginitrd/pkginitrd/internal/kmod"
 )
 
 // FirmwareOrigin is the fstree.Entry origin of the firmware AddFirmware adds.

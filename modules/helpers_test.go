@@ -13,9 +13,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pkginitrd/pkginitrd/fstree"
+	"github.com/pkginitrd/pkginitrd/internal/fstree"
+	"github.com/pkginitrd/pkginitrd/internal/kmod"
 	"github.com/pkginitrd/pkginitrd/internal/testdeb"
-	"github.com/pkginitrd/pkginitrd/kmod"
 )
 
 // genericSet is the test stand-in for the lead's default generic set.

@@ -17,8 +17,8 @@ import (
 
 	"github.com/pkginitrd/pkginitrd/internal/atomicfile"
 
-	"github.com/pkginitrd/pkginitrd/fstree"
-	"github.com/pkginitrd/pkginitrd/kmod"
+	"github.com/pkginitrd/pkginitrd/internal/fstree"
+	"github.com/pkginitrd/pkginitrd/internal/kmod"
 )
 
 // Origin is the fstree.Entry origin of everything AddToTree adds.

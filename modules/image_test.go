@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pkginitrd/pkginitrd/fstree"
-	"github.com/pkginitrd/pkginitrd/kmod"
-	"github.com/pkginitrd/pkginitrd/kmod/kmodtest"
+	"github.com/pkginitrd/pkginitrd/internal/fstree"
+	"github.com/pkginitrd/pkginitrd/internal/kmod"
+	"github.com/pkginitrd/pkginitrd/internal/kmod/kmodtest"
 )
 
 func imageModDir(kver string) string { return "usr/lib/modules/" + kver }

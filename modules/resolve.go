@@ -11,7 +11,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/pkginitrd/pkginitrd/kmod"
+	"github.com/pkginitrd/pkginitrd/internal/kmod"
 )
 
 // Selection says which modules go into an image.

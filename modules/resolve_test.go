@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pkginitrd/pkginitrd/kmod"
-	"github.com/pkginitrd/pkginitrd/kmod/kmodtest"
+	"github.com/pkginitrd/pkginitrd/internal/kmod"
+	"github.com/pkginitrd/pkginitrd/internal/kmod/kmodtest"
 )
 
 func TestParseRule(t *testing.T) {

@@ -19,7 +19,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/pkginitrd/pkginitrd/kmod"
+	"github.com/pkginitrd/pkginitrd/internal/kmod"
 )
 
 // LoadOptions tune Load.

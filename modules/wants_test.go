@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pkginitrd/pkginitrd/fstree"
-	"github.com/pkginitrd/pkginitrd/kmod"
+	"github.com/pkginitrd/pkginitrd/internal/fstree"
+	"github.com/pkginitrd/pkginitrd/internal/kmod"
 )
 
 // TestResolveWants resolves detector Wants (names, aliases, modaliases) on

@@ -10,8 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pkginitrd/pkginitrd/bootconf"
-	"github.com/pkginitrd/pkginitrd/stage0/blkid"
+	"github.com/pkginitrd/pkginitrd/internal/blkid"
+	"github.com/pkginitrd/pkginitrd/stage0/bootconf"
 	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
 	"github.com/pkginitrd/pkginitrd/stage0/console"
 	"github.com/pkginitrd/pkginitrd/stage0/device"

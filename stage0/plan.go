@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pkginitrd/pkginitrd/bootconf"
+	"github.com/pkginitrd/pkginitrd/stage0/bootconf"
 	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
 	"github.com/pkginitrd/pkginitrd/stage0/dm"
 	"github.com/pkginitrd/pkginitrd/stage0/live"

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pkginitrd/pkginitrd/bootconf"
-	"github.com/pkginitrd/pkginitrd/kmod"
-	"github.com/pkginitrd/pkginitrd/stage0/blkid"
+	"github.com/pkginitrd/pkginitrd/internal/blkid"
+	"github.com/pkginitrd/pkginitrd/internal/kmod"
+	"github.com/pkginitrd/pkginitrd/stage0/bootconf"
 	"github.com/pkginitrd/pkginitrd/stage0/bootlog"
 	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
 	"github.com/pkginitrd/pkginitrd/stage0/device"

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pkginitrd/pkginitrd/stage0/blkid"
+	"github.com/pkginitrd/pkginitrd/internal/blkid"
 	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
 	"github.com/pkginitrd/pkginitrd/stage0/device"
 	"github.com/pkginitrd/pkginitrd/stage0/dm"

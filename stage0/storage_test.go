@@ -8,8 +8,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/pkginitrd/pkginitrd/bootconf"
-	"github.com/pkginitrd/pkginitrd/stage0/blkid"
+	"github.com/pkginitrd/pkginitrd/internal/blkid"
+	"github.com/pkginitrd/pkginitrd/stage0/bootconf"
 	"github.com/pkginitrd/pkginitrd/stage0/device"
 	"github.com/pkginitrd/pkginitrd/stage0/dm"
 )

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pkginitrd/pkginitrd/bootconf"
-	"github.com/pkginitrd/pkginitrd/hostinfo"
+	"github.com/pkginitrd/pkginitrd/modules/hostinfo"
+	"github.com/pkginitrd/pkginitrd/stage0/bootconf"
 )
 
 // rootBus is one way to attach the root disk to a guest.

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pkginitrd/pkginitrd/stage0/blkid"
+	"github.com/pkginitrd/pkginitrd/internal/blkid"
 )
 
 const liveLabel = "PKGLIVE"

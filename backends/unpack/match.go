@@ -5,7 +5,7 @@ import (
 	"path"
 	"strings"
 
-	"github.com/pkginitrd/pkginitrd/fstree"
+	"github.com/pkginitrd/pkginitrd/internal/fstree"
 )
 
 // Matcher matches image paths against glob patterns in which "*", "?" and

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/pkginitrd/pkginitrd/fstree"
+	"github.com/pkginitrd/pkginitrd/internal/fstree"
 )
 
 // usrAlias reports whether first is a top-level directory that merged /usr turns into

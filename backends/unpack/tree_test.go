@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/pkginitrd/pkginitrd/backends"
-	"github.com/pkginitrd/pkginitrd/fstree"
+	"github.com/pkginitrd/pkginitrd/internal/fstree"
 	"github.com/pkginitrd/pkginitrd/internal/testdeb"
 )
 

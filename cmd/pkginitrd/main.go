@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/pkginitrd/pkginitrd/cli"
+	"github.com/pkginitrd/pkginitrd/cmd/pkginitrd/internal/cli"
 	"github.com/pkginitrd/pkginitrd/stage0"
 )
 

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/pkginitrd/pkginitrd/stage0/blkid"
+	"github.com/pkginitrd/pkginitrd/internal/blkid"
 	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
 )
 

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/pkginitrd/pkginitrd/kmod"
+	"github.com/pkginitrd/pkginitrd/internal/kmod"
 )
 
 // compressedFileFlag is finit_module's MODULE_INIT_COMPRESSED_FILE (Linux

@@ -13,8 +13,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pkginitrd/pkginitrd/internal/kmod"
 	"github.com/pkginitrd/pkginitrd/internal/testdeb"
-	"github.com/pkginitrd/pkginitrd/kmod"
 )
 
 // fakeKernel is a Syscalls that records calls and decompresses like a

@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pkginitrd/pkginitrd/kmod"
+	"github.com/pkginitrd/pkginitrd/internal/kmod"
 )
 
 // System is the kernel side of loading, a field so tests can record calls.

@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/pkginitrd/pkginitrd/kmod"
+	"github.com/pkginitrd/pkginitrd/internal/kmod"
 )
 
 // testIndex is a slice of the real Debian 6.1 dependency graph.

@@ -5,7 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/pkginitrd/pkginitrd/mountinfo"
+	"github.com/pkginitrd/pkginitrd/internal/mountinfo"
 	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
 	"github.com/pkginitrd/pkginitrd/stage0/mount"
 )

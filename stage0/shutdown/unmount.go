@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/pkginitrd/pkginitrd/mountinfo"
+	"github.com/pkginitrd/pkginitrd/internal/mountinfo"
 )
 
 // Under reports whether the mount point p is dir or inside it.

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pkginitrd/pkginitrd/mountinfo"
+	"github.com/pkginitrd/pkginitrd/internal/mountinfo"
 )
 
 // exitrdMountinfo is /proc/self/mountinfo as /shutdown sees it after

@@ -1,0 +1,146 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/pkginitrd/pkginitrd/image"
+	"github.com/pkginitrd/pkginitrd/internal/fstree"
+	"github.com/pkginitrd/pkginitrd/internal/testdeb"
+)
+
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = Main(context.Background(), Env{Args: append([]string{"pkginitrd"}, args...), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
+	return code, out.String(), errb.String()
+}
+
+func TestHelpIsComplete(t *testing.T) {
+	code, out, _ := runCLI(t, "--help")
+	if code != 0 {
+		t.Fatalf("--help exit = %d, want 0", code)
+	}
+	for _, c := range commands() {
+		if !strings.Contains(out, c.name) {
+			t.Errorf("pkginitrd --help does not list %s", c.name)
+		}
+		code, sub, _ := runCLI(t, c.name, "--help")
+		if code != 0 || !strings.Contains(sub, "Usage: pkginitrd "+c.name) {
+			t.Errorf("pkginitrd %s --help = %d %q, want usage", c.name, code, sub)
+		}
+	}
+	_, out, _ = runCLI(t, "build", "--help")
+	for _, flag := range []string{"kernel-version", "modules-dir", "generic", "output", "compression", "include", "package", "release", "mirror", "cache-dir", "kernel-package", "offline", "manifest", "SOURCE_DATE_EPOCH"} {
+		if !strings.Contains(out, flag) {
+			t.Errorf("build --help lacks %s", flag)
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"frobnicate"},
+		{"build", "--no-such-flag"},
+		{"build", "extra-arg"},
+		{"inspect"},
+		{},
+	} {
+		if code, _, _ := runCLI(t, args...); code != 2 {
+			t.Errorf("pkginitrd %v exit = %d, want 2", args, code)
+		}
+	}
+}
+
+func TestBuildErrorsNameTheInput(t *testing.T) {
+	dir := t.TempDir()
+	code, _, stderr := runCLI(t, "build", "--compression", "brotli", "--cache-dir", dir, "--modules-dir", dir, "-o", filepath.Join(dir, "x.img"))
+	if code != 1 || !strings.Contains(stderr, "brotli") {
+		t.Errorf("build --compression brotli = %d %q, want exit 1 naming brotli", code, stderr)
+	}
+}
+
+func TestInspectAndExtract(t *testing.T) {
+	dir := t.TempDir()
+	tree := fstree.New()
+	for _, e := range []fstree.Entry{
+		{Path: "etc/hello", Kind: fstree.File, Mode: 0o644, Data: []byte("hi\n"), Size: 3},
+		{Path: "bin", Kind: fstree.Symlink, Mode: 0o777, Target: "usr/bin"},
+	} {
+		if err := tree.Add(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img := filepath.Join(dir, "initrd.img")
+	if _, err := image.Build(context.Background(), img, tree, image.Options{Compression: image.XZ}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runCLI(t, "inspect", img)
+	if code != 0 {
+		t.Fatalf("inspect = %d: %s", code, stderr)
+	}
+	for _, want := range []string{"xz", "etc/hello", "bin -> usr/bin"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("inspect output lacks %q:\n%s", want, out)
+		}
+	}
+	x := filepath.Join(dir, "x")
+	if code, _, stderr := runCLI(t, "inspect", "--extract", x, img); code != 0 {
+		t.Fatalf("inspect --extract = %d: %s", code, stderr)
+	}
+	if b, err := os.ReadFile(filepath.Join(x, "etc", "hello")); err != nil || string(b) != "hi\n" {
+		t.Errorf("extracted etc/hello = %q, %v", b, err)
+	}
+	if code, _, stderr := runCLI(t, "inspect", filepath.Join(dir, "missing.img")); code != 1 || !strings.Contains(stderr, "missing.img") {
+		t.Errorf("inspect missing.img = %d %q, want exit 1 naming the file", code, stderr)
+	}
+}
+
+func TestConfigPrintsMerged(t *testing.T) {
+	code, out, stderr := runCLI(t, "config")
+	if code != 0 || !strings.Contains(out, "[distributions.debian]") || !strings.Contains(out, "generic") {
+		t.Errorf("config = %d %q %q", code, out, stderr)
+	}
+}
+
+func TestModulesExplains(t *testing.T) {
+	root, kver := testdeb.Kernel(t)
+	moddir := filepath.Join(root, "lib", "modules", kver)
+	cache := t.TempDir()
+	code, out, stderr := runCLI(t, "modules", "--generic", "--modules-dir", moddir, "--cache-dir", cache, "--why", "virtio_ring")
+	if code != 0 || !strings.Contains(out, "dependency of virtio") {
+		t.Errorf("modules --why virtio_ring = %d %q %q, want a dependency chain", code, out, stderr)
+	}
+	// Host-only from a recorded /proc: only what was loaded, plus its
+	// dependencies and the root filesystem's module (the root device chain
+	// is tested on recorded guests in tests/hostonly_test.go).
+	sysroot := t.TempDir()
+	proc := filepath.Join(sysroot, "proc")
+	if err := os.MkdirAll(filepath.Join(proc, "self"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(proc, "modules"), []byte("virtio_blk 20480 2 - Live 0x0000000000000000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(proc, "self", "mountinfo"), []byte("1 0 0:20 / / rw - squashfs rootfs ro\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr = runCLI(t, "modules", "--proc", proc, "--modules-dir", moddir, "--cache-dir", cache)
+	if code != 0 || !strings.Contains(out, "virtio_blk") || !strings.Contains(out, "virtio_ring") || strings.Contains(out, "btrfs") ||
+		!regexp.MustCompile(`(?m)^squashfs\s+\d+\s+root filesystem squashfs$`).MatchString(out) {
+		t.Errorf("modules --proc (virtio_blk loaded, squashfs root) = %d %q %q", code, out, stderr)
+	}
+	code, out, stderr = runCLI(t, "modules", "--sysroot", sysroot, "--modules-dir", moddir, "--cache-dir", cache, "--why", "virtio_ring")
+	if code != 0 || !strings.Contains(out, "← dependency of virtio_blk\n    ← loaded on host") {
+		t.Errorf("modules --sysroot --why virtio_ring = %d %q %q, want the chain back to the host", code, out, stderr)
+	}
+	code, _, stderr = runCLI(t, "modules", "--proc", t.TempDir(), "--modules-dir", moddir, "--cache-dir", cache)
+	if code != 1 || !strings.Contains(stderr, "--generic") {
+		t.Errorf("modules with no /proc/modules = %d %q, want an error suggesting --generic", code, stderr)
+	}
+}

@@ -1,0 +1,113 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"text/tabwriter"
+
+	"github.com/pkginitrd/pkginitrd/image"
+	"github.com/pkginitrd/pkginitrd/image/cpio"
+)
+
+func runInspect(ctx context.Context, env Env, args []string) error {
+	fs := newFlagSet(env, "inspect", "[flags] IMAGE", `
+List every segment of an initramfs image (offset, compression, number of
+entries) and the files in it, like 'ls -l'. Reads images made by pkginitrd,
+dracut, mkinitcpio and initramfs-tools: uncompressed early cpio segments
+(microcode) followed by gzip, zstd, xz, lz4 (legacy), bzip2 or lzma
+compressed archives.`)
+	extract := fs.String("extract", "", "unpack all segments into this directory (later segments override earlier ones, as in the kernel)")
+	summary := fs.Bool("summary", false, "print only the segment table, not the files")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(env.Stderr, "pkginitrd inspect: want exactly one IMAGE (see --help)")
+		return errUsage
+	}
+	path := fs.Arg(0)
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if *extract != "" {
+		if err := os.MkdirAll(*extract, 0o755); err != nil {
+			return err
+		}
+		skipped, err := image.Extract(ctx, f, info.Size(), *extract)
+		if err != nil {
+			return fmt.Errorf("extract %s: %w", path, err)
+		}
+		for _, s := range skipped {
+			fmt.Fprintf(env.Stderr, "pkginitrd inspect: skipped %s (device nodes need root)\n", s)
+		}
+		return nil
+	}
+	segs, err := image.Inspect(f, info.Size())
+	if err != nil {
+		return fmt.Errorf("inspect %s: %w", path, err)
+	}
+	w := tabwriter.NewWriter(env.Stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintf(w, "SEGMENT\tOFFSET\tCOMPRESSION\tENTRIES\n")
+	for i, s := range segs {
+		fmt.Fprintf(w, "%d\t%d\t%s\t%d\n", i, s.Offset, s.Compression, len(s.Entries))
+	}
+	w.Flush()
+	if *summary {
+		return nil
+	}
+	for i, s := range segs {
+		fmt.Fprintf(env.Stdout, "\nsegment %d (%s at offset %d):\n", i, s.Compression, s.Offset)
+		w := tabwriter.NewWriter(env.Stdout, 0, 8, 1, ' ', tabwriter.AlignRight)
+		for _, h := range s.Entries {
+			fmt.Fprintf(w, "%s\t%d\t %s\n", modeString(h), h.Size, entryName(h))
+		}
+		w.Flush()
+	}
+	return nil
+}
+
+func modeString(h cpio.Header) string {
+	m := fs.FileMode(h.Mode & 0o777)
+	switch h.Mode & cpio.TypeMask {
+	case cpio.TypeDir:
+		m |= fs.ModeDir
+	case cpio.TypeSymlink:
+		m |= fs.ModeSymlink
+	case cpio.TypeChar:
+		m |= fs.ModeDevice | fs.ModeCharDevice
+	case cpio.TypeBlock:
+		m |= fs.ModeDevice
+	case cpio.TypeFifo:
+		m |= fs.ModeNamedPipe
+	case cpio.TypeSocket:
+		m |= fs.ModeSocket
+	}
+	if h.Mode&0o4000 != 0 {
+		m |= fs.ModeSetuid
+	}
+	if h.Mode&0o2000 != 0 {
+		m |= fs.ModeSetgid
+	}
+	if h.Mode&0o1000 != 0 {
+		m |= fs.ModeSticky
+	}
+	return m.String()
+}
+
+func entryName(h cpio.Header) string {
+	switch h.Mode & cpio.TypeMask {
+	case cpio.TypeSymlink:
+		return h.Name + " -> " + h.Linkname
+	case cpio.TypeChar, cpio.TypeBlock:
+		return fmt.Sprintf("%s (%d,%d)", h.Name, h.RdevMajor, h.RdevMinor)
+	}
+	return h.Name
+}
