@@ -7,11 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"path/filepath"
-	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -22,7 +19,9 @@ import (
 	"github.com/pkginitrd/pkginitrd/image"
 	"github.com/pkginitrd/pkginitrd/internal/atomicfile"
 	"github.com/pkginitrd/pkginitrd/internal/fstree"
+	"github.com/pkginitrd/pkginitrd/modules"
 	"github.com/pkginitrd/pkginitrd/modules/hostinfo"
+	"github.com/pkginitrd/pkginitrd/resolver"
 	"github.com/pkginitrd/pkginitrd/stage0/bootconf"
 )
 
@@ -76,168 +75,297 @@ type Result struct {
 	Vmlinuz  string // path of the kernel placed beside the image, if any
 }
 
-// Run performs a build. On failure nothing is left at opts.Output.
+// Run performs a build: the steps of buildSteps in order. On failure
+// nothing is left at opts.Output.
 func Run(ctx context.Context, opts Options) (*Result, error) {
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if opts.Config == nil {
-		return nil, errors.New("build: no configuration")
-	}
-	distro, err := opts.Config.Distro()
+	b, err := newBuild(opts)
 	if err != nil {
 		return nil, err
 	}
-	comp, err := image.ParseCompression(opts.Config.Compression)
-	if err != nil {
+	// Check the inputs before any slow work.
+	if _, err := opts.Config.Distro(); err != nil {
+		return nil, err
+	}
+	if _, err := image.ParseCompression(opts.Config.Compression); err != nil {
 		return nil, fmt.Errorf("compression: %w", err)
 	}
-	if opts.Output == "" {
-		opts.Output = "initrd.img"
+	if err := checkStatic(opts.Stage0); err != nil {
+		return nil, err
+	}
+	if err := b.run(ctx, buildSteps()); err != nil {
+		return nil, err
+	}
+	b.log.Info("image written", "path", opts.Output, "size", b.result.Image.Size, "took", time.Since(b.start).Round(time.Millisecond))
+	return b.result, nil
+}
+
+// Modules resolves the module set Run would put in the image, without
+// building it, and returns it with the kernel version: the same steps as
+// Run up to the module set.
+func Modules(ctx context.Context, opts Options) (*modules.Set, string, error) {
+	b, err := newBuild(opts)
+	if err != nil {
+		return nil, "", err
+	}
+	// The steps of a build up to the kernel, then only the module set.
+	steps := append(buildSteps()[:3:3], step{"modules", "resolve the module set", (*build).resolveModules})
+	if err := b.run(ctx, steps); err != nil {
+		return nil, "", err
+	}
+	return b.modSet, b.kern.Version, nil
+}
+
+// A step is one named stage of a build. Each reads what earlier steps left
+// in the build and adds its own result; its duration is logged and kept in
+// the manifest's timings under its name.
+type step struct {
+	name string
+	doc  string
+	run  func(*build, context.Context) error
+}
+
+func (s step) String() string { return s.name + ": " + s.doc }
+
+// buildSteps is the whole build, in order.
+func buildSteps() []step {
+	return []step{
+		{"host", "detect the host's loaded modules and root chain (host-only images)", (*build).detectHost},
+		{"resolve", "compute the package set and stage0 features", (*build).resolve},
+		{"kernel", "locate the kernel and its module tree", (*build).locateKernel},
+		{"fetch", "resolve and download the packages with the distribution's package manager", (*build).fetch},
+		{"unpack", "unpack the packages into the cache", (*build).unpack},
+		{"tree", "lay out the image tree: skeleton, packages minus the prune rules, fixups", (*build).layTree},
+		{"modules", "copy the kernel modules and their firmware", (*build).addModules},
+		{"stage0", "add /init, its configuration and the included files", (*build).addStage0},
+		{"write", "write the compressed image", (*build).write},
+		{"outputs", "place the kernel and the manifest beside the image", (*build).outputs},
+	}
+}
+
+// build is the state of one build as its steps fill it in.
+type build struct {
+	opts    Options
+	log     *slog.Logger
+	timings map[string]time.Duration
+	start   time.Time
+
+	be     backends.Backend // created on first use
+	host   *hostinfo.Host   // host-only detection, read once (nil for --generic)
+	plan   *resolver.Plan
+	kern   kernel
+	pkgs   []backends.Package
+	roots  []string // unpacked tree of each package in pkgs
+	tree   *fstree.Tree
+	modSet *modules.Set
+	result *Result
+}
+
+func newBuild(opts Options) (*build, error) {
+	if opts.Config == nil {
+		return nil, errors.New("build: no configuration")
 	}
 	if opts.CacheDir == "" {
 		return nil, errors.New("build: no cache directory")
 	}
-	// Check the /init binary before any slow work.
-	if err := checkStatic(opts.Stage0); err != nil {
-		return nil, err
+	if opts.Output == "" {
+		opts.Output = "initrd.img"
 	}
-	be := opts.Backend
-	if be == nil {
-		if be, err = newBackend(distro, log); err != nil {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &build{opts: opts, log: log, timings: map[string]time.Duration{}, be: opts.Backend}, nil
+}
+
+func (b *build) run(ctx context.Context, steps []step) error {
+	b.start = time.Now()
+	for _, s := range steps {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		b.log.Debug("step", "step", s.String())
+		t0 := time.Now()
+		if err := s.run(b, ctx); err != nil {
+			return err
+		}
+		b.timings[s.name] = time.Since(t0)
+		b.log.Debug("step done", "step", s.name, "took", b.timings[s.name].Round(time.Millisecond))
+	}
+	return nil
+}
+
+func (b *build) backend() (backends.Backend, error) {
+	if b.be == nil {
+		be, err := newBackend(b.plan.Distribution, b.log)
+		if err != nil {
 			return nil, err
 		}
+		b.be = be
 	}
-	start := time.Now()
-	timings := map[string]time.Duration{}
-	step := func(name string, t0 time.Time) {
-		timings[name] = time.Since(t0)
-		log.Debug("step done", "step", name, "took", time.Since(t0).Round(time.Millisecond))
-	}
+	return b.be, nil
+}
 
-	features := enabledFeatures(opts, distro)
-	var host *hostinfo.Host // host-only detection, read once (nil for --generic)
-	if !opts.Generic {
-		if host, err = detectHost(opts, log); err != nil {
-			return nil, err
+func (b *build) detectHost(context.Context) error {
+	if b.opts.Generic {
+		return nil
+	}
+	h, err := detectHost(b.opts.ProcDir, b.opts.SysDir, b.log)
+	b.host = h
+	return err
+}
+
+func (b *build) resolve(context.Context) error {
+	plan, err := resolver.Resolve(resolver.Input{Config: b.opts.Config, Generic: b.opts.Generic, Host: b.host, Extra: b.opts.Packages, Logger: b.log})
+	b.plan = plan
+	return err
+}
+
+func (b *build) locateKernel(ctx context.Context) error {
+	var fetch fetchFunc
+	if b.opts.KernelPackage != "" {
+		be, err := b.backend()
+		if err != nil {
+			return err
 		}
-		features = withHostFeatures(features, host, distro, log)
-	}
-
-	// Kernel: where its modules come from.
-	t0 := time.Now()
-	kern, err := locateKernel(ctx, opts, distro, be, log)
-	if err != nil {
-		return nil, err
-	}
-	step("kernel", t0)
-
-	// Packages.
-	t0 = time.Now()
-	req := backends.Request{
-		Packages: packageSet(opts, distro, features),
-		Exclude:  distro.ExcludePackages,
-		Release:  distro.Release,
-		Mirror:   distro.Mirror,
-		Arch:     opts.Config.Arch,
-		CacheDir: opts.CacheDir,
-		Offline:  opts.Offline,
-	}
-	log.Info("resolving packages", "backend", be.Name(), "release", req.Release, "packages", strings.Join(req.Packages, " "))
-	pkgs, err := be.Fetch(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	step("fetch", t0)
-	t0 = time.Now()
-	roots, err := unpack.CachedAll(ctx, opts.CacheDir, pkgs, 0)
-	if err != nil {
-		return nil, err
-	}
-	step("unpack", t0)
-
-	t0 = time.Now()
-	tree := fstree.New()
-	if err := addSkeleton(tree, distro.Release); err != nil {
-		return nil, err
-	}
-	keep := func(p string) bool { return !unpack.Match(distro.Prune, p) }
-	for i, p := range pkgs {
-		if err := unpack.AddToTree(tree, roots[i], p.Name, keep); err != nil {
-			return nil, fmt.Errorf("add package %s: %w", p.Name, err)
+		fetch = func(ctx context.Context, names ...string) ([]backends.Package, error) {
+			return be.Fetch(ctx, b.request(names))
 		}
 	}
-	if err := fixups(tree, distro); err != nil {
-		return nil, err
-	}
-	step("tree", t0)
+	k, err := locateKernel(ctx, kernelSource{Package: b.opts.KernelPackage, Version: b.opts.KernelVersion, ModulesDir: b.opts.ModulesDir, CacheDir: b.opts.CacheDir}, fetch, b.log)
+	b.kern = k
+	return err
+}
 
-	// Modules.
-	t0 = time.Now()
-	modSet, err := addModules(ctx, tree, opts, kern, host, log)
+// request asks the backend for packages of the plan's distribution.
+func (b *build) request(names []string) backends.Request {
+	d := b.plan.Distribution
+	return backends.Request{
+		Packages: names,
+		Exclude:  d.ExcludePackages,
+		Release:  d.Release,
+		Mirror:   d.Mirror,
+		Arch:     b.opts.Config.Arch,
+		CacheDir: b.opts.CacheDir,
+		Offline:  b.opts.Offline,
+	}
+}
+
+func (b *build) fetch(ctx context.Context) error {
+	be, err := b.backend()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	step("modules", t0)
+	req := b.request(b.plan.Packages)
+	b.log.Info("resolving packages", "backend", be.Name(), "release", req.Release, "packages", strings.Join(req.Packages, " "))
+	b.pkgs, err = be.Fetch(ctx, req)
+	return err
+}
 
-	// Stage0 and its configuration.
-	if err := addStage0(tree, opts.Stage0); err != nil {
-		return nil, err
+func (b *build) unpack(ctx context.Context) error {
+	roots, err := unpack.CachedAll(ctx, b.opts.CacheDir, b.pkgs, 0)
+	b.roots = roots
+	return err
+}
+
+func (b *build) layTree(context.Context) error {
+	d := b.plan.Distribution
+	b.tree = fstree.New()
+	if err := addSkeleton(b.tree, d.Release); err != nil {
+		return err
+	}
+	keep := func(p string) bool { return !unpack.Match(d.Prune, p) }
+	for i, p := range b.pkgs {
+		if err := unpack.AddToTree(b.tree, b.roots[i], p.Name, keep); err != nil {
+			return fmt.Errorf("add package %s: %w", p.Name, err)
+		}
+	}
+	return fixups(b.tree, d)
+}
+
+func (b *build) resolveModules(ctx context.Context) error {
+	sel := moduleSelection(b.opts.Config.Modules, b.opts.Generic, b.host)
+	set, err := resolveModules(ctx, b.kern, sel, b.opts.CacheDir, b.log)
+	b.modSet = set
+	return err
+}
+
+func (b *build) addModules(ctx context.Context) error {
+	if err := b.resolveModules(ctx); err != nil {
+		return err
+	}
+	keep := b.opts.ModuleFiles == ModuleFilesCompressed
+	if b.opts.ModuleFiles == ModuleFilesAuto {
+		comp, err := image.ParseCompression(b.opts.Config.Compression)
+		if err != nil {
+			return fmt.Errorf("compression: %w", err)
+		}
+		cfg, _ := kernelConfig(b.kern, b.log)
+		keep = KeepModulesCompressed(comp, kernelDecompresses(cfg, b.modSet))
+	}
+	return addModules(ctx, b.tree, b.kern, b.modSet, moduleCopy{keepCompressed: keep, cacheDir: b.opts.CacheDir, firmwareDir: b.opts.FirmwareDir}, b.log)
+}
+
+// addStage0 adds /init, the generated stage0 configuration and the
+// --include files, then drops the libraries nothing loads.
+func (b *build) addStage0(context.Context) error {
+	if err := addStage0(b.tree, b.opts.Stage0); err != nil {
+		return err
 	}
 	bc := bootconf.Config{
-		KernelVersion: kern.Version,
-		ModulesDir:    "/" + kern.ImageDir(),
-		Generic:       opts.Generic,
-		ForceLoad:     imageForceLoad(opts.Config.Modules.ForceLoad, modSet),
-		Shell:         distro.Shell,
-		Fsck:          presentFsck(tree, distro.Fsck),
-		Features:      features,
+		KernelVersion: b.kern.Version,
+		ModulesDir:    "/" + b.kern.ImageDir(),
+		Generic:       b.opts.Generic,
+		ForceLoad:     imageForceLoad(b.opts.Config.Modules.ForceLoad, b.modSet),
+		Shell:         b.plan.Distribution.Shell,
+		Fsck:          presentFsck(b.tree, b.plan.Distribution.Fsck),
+		Features:      b.plan.Features,
 	}
-	if host != nil {
-		bc.Root = hostRoot(host, opts.ProcDir, opts.SysDir)
-		log.Info("host root", "device", bc.Root.Device, "fstype", bc.Root.FSType, "flags", bc.Root.Flags)
+	if b.host != nil {
+		bc.Root = hostRoot(b.host, b.opts.ProcDir, b.opts.SysDir)
+		b.log.Info("host root", "device", bc.Root.Device, "fstype", bc.Root.FSType, "flags", bc.Root.Flags)
 	}
-	b, err := bootconf.Marshal(bc)
+	data, err := bootconf.Marshal(bc)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := tree.Replace(fstree.Entry{Path: bootconf.Path, Kind: fstree.File, Mode: 0o644, Data: b, Size: int64(len(b)), Origin: "pkginitrd"}); err != nil {
-		return nil, err
+	if err := b.tree.Replace(fstree.Entry{Path: bootconf.Path, Kind: fstree.File, Mode: 0o644, Data: data, Size: int64(len(data)), Origin: "pkginitrd"}); err != nil {
+		return err
 	}
-	for _, inc := range opts.Includes {
-		if err := tree.AddHostPath(inc.Src, inc.Dest, "include "+inc.Src); err != nil {
-			return nil, err
+	for _, inc := range b.opts.Includes {
+		if err := b.tree.AddHostPath(inc.Src, inc.Dest, "include "+inc.Src); err != nil {
+			return err
 		}
 	}
+	return dropUnusedLibraries(b.tree, b.log)
+}
 
-	if err := dropUnusedLibraries(tree, log); err != nil {
-		return nil, err
-	}
-
-	// Write.
-	t0 = time.Now()
-	res, err := image.Build(ctx, opts.Output, tree, image.Options{Compression: comp, Mtime: opts.Mtime})
+func (b *build) write(ctx context.Context) error {
+	comp, err := image.ParseCompression(b.opts.Config.Compression)
 	if err != nil {
-		return nil, fmt.Errorf("write %s: %w", opts.Output, err)
+		return fmt.Errorf("compression: %w", err)
 	}
-	step("write", t0)
-	out := &Result{Image: res}
-	if kern.Vmlinuz != "" {
-		dst := filepath.Join(filepath.Dir(opts.Output), "vmlinuz-"+kern.Version)
-		if err := atomicfile.CopyFile(kern.Vmlinuz, dst, 0o644); err != nil {
-			return nil, err
+	res, err := image.Build(ctx, b.opts.Output, b.tree, image.Options{Compression: comp, Mtime: b.opts.Mtime})
+	if err != nil {
+		return fmt.Errorf("write %s: %w", b.opts.Output, err)
+	}
+	b.result = &Result{Image: res}
+	return nil
+}
+
+// outputs places the kernel beside the image and writes the manifest.
+func (b *build) outputs(context.Context) error {
+	if b.kern.Vmlinuz != "" {
+		dst := filepath.Join(filepath.Dir(b.opts.Output), "vmlinuz-"+b.kern.Version)
+		if err := atomicfile.CopyFile(b.kern.Vmlinuz, dst, 0o644); err != nil {
+			return err
 		}
-		out.Vmlinuz = dst
+		b.result.Vmlinuz = dst
 	}
-	out.Manifest = newManifest(opts, kern, pkgs, modSet, tree, res, timings, time.Since(start))
-	if opts.Manifest != "" {
-		if err := out.Manifest.WriteFile(opts.Manifest); err != nil {
-			return nil, err
-		}
+	b.result.Manifest = b.manifest()
+	if b.opts.Manifest != "" {
+		return b.result.Manifest.WriteFile(b.opts.Manifest)
 	}
-	log.Info("image written", "path", opts.Output, "size", res.Size, "took", time.Since(start).Round(time.Millisecond))
-	return out, nil
+	return nil
 }
 
 func newBackend(d confd.Distribution, log *slog.Logger) (backends.Backend, error) {
@@ -246,41 +374,6 @@ func newBackend(d confd.Distribution, log *slog.Logger) (backends.Backend, error
 		return apt.New(apt.Options{Logger: log, Keyring: d.Keyring}), nil
 	}
 	return nil, fmt.Errorf("backend %q is not supported (supported: apt)", d.Backend)
-}
-
-// enabledFeatures is the configured features plus, for --generic images,
-// the generic ones the distribution defines.
-func enabledFeatures(opts Options, d confd.Distribution) []string {
-	out := append([]string(nil), opts.Config.Features...)
-	if opts.Generic {
-		for _, f := range opts.Config.GenericFeatures {
-			if _, ok := d.Features[f]; ok && !slices.Contains(out, f) {
-				out = append(out, f)
-			}
-		}
-	}
-	return out
-}
-
-func packageSet(opts Options, d confd.Distribution, features []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	add := func(names ...string) {
-		for _, n := range names {
-			if n != "" && !seen[n] {
-				seen[n] = true
-				out = append(out, n)
-			}
-		}
-	}
-	add(d.Packages...)
-	for _, f := range features {
-		add(d.Features[f].Packages...)
-	}
-	add(opts.Config.Packages...)
-	add(opts.Packages...)
-	sort.Strings(out)
-	return out
 }
 
 // presentFsck keeps the checkers that the packages actually put in the image.

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -104,6 +105,38 @@ func TestRunBuildsBootableTree(t *testing.T) {
 	}
 	if res.Manifest.KernelVersion != kver || len(res.Manifest.Modules) < 3 {
 		t.Errorf("manifest kernel %q modules %d, want %s and ext4's closure", res.Manifest.KernelVersion, len(res.Manifest.Modules), kver)
+	}
+	steps := buildSteps()
+	for _, s := range steps[:len(steps)-1] { // the last step writes the manifest
+		if _, ok := res.Manifest.Timings[s.name]; !ok {
+			t.Errorf("manifest timings %v lack step %q", res.Manifest.Timings, s.name)
+		}
+	}
+}
+
+// TestStepsLogged checks that a build logs each step by its String() and
+// that `pkginitrd modules` runs the same first steps as a build.
+func TestStepsLogged(t *testing.T) {
+	opts := testOptions(t)
+	var logs strings.Builder
+	opts.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	set, kver, err := Modules(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kver != filepath.Base(opts.ModulesDir) || len(set.Modules) < 3 {
+		t.Errorf("Modules = %d modules for %q, want ext4's closure for %s", len(set.Modules), kver, filepath.Base(opts.ModulesDir))
+	}
+	steps := buildSteps()
+	for _, s := range steps[:3] {
+		if !strings.Contains(logs.String(), s.String()) {
+			t.Errorf("Modules log lacks step %q:\n%s", s, logs.String())
+		}
+	}
+	for _, s := range steps[3:6] {
+		if strings.Contains(logs.String(), s.String()) {
+			t.Errorf("Modules ran step %q, which only a build needs", s)
+		}
 	}
 }
 

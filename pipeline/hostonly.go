@@ -4,10 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
 	"strings"
 
-	confd "github.com/pkginitrd/pkginitrd/conf.d"
 	"github.com/pkginitrd/pkginitrd/internal/blkid"
 	"github.com/pkginitrd/pkginitrd/internal/mountinfo"
 	"github.com/pkginitrd/pkginitrd/modules"
@@ -16,11 +14,11 @@ import (
 )
 
 // detectHost runs the host-only detection of a build, once: hostinfo.Detect
-// on opts.ProcDir and opts.SysDir ("" = /proc and /sys; a recorded copy
+// on procDir and sysDir ("" = /proc and /sys; a recorded copy
 // works too), and on a live host /dev, whose LUKS headers it reads (up to
 // hostinfo.LUKSHeaderMax each). The helpers below take its result.
-func detectHost(opts Options, log *slog.Logger) (*hostinfo.Host, error) {
-	d, _ := hostDirs(opts.ProcDir, opts.SysDir)
+func detectHost(procDir, sysDir string, log *slog.Logger) (*hostinfo.Host, error) {
+	d, _ := hostDirs(procDir, sysDir)
 	h, err := hostinfo.Detect(d)
 	if err != nil {
 		return nil, fmt.Errorf("%w (build a generic image with --generic, or point --sysroot, --proc and --sys at a recorded system)", err)
@@ -56,37 +54,6 @@ func hostWants(h *hostinfo.Host) []modules.Want {
 		wants = append(wants, w)
 	}
 	return wants
-}
-
-// hostFeatures returns the stage0 features the host's root chain needs:
-// "luks" for a dm-crypt layer, "lvm" for an LVM volume, each when the
-// distribution defines it, so that a host-only image of such a host
-// carries cryptsetup and lvm.
-func hostFeatures(h *hostinfo.Host, d confd.Distribution, log *slog.Logger) []string {
-	var out []string
-	for _, l := range h.Layers {
-		f := map[string]string{hostinfo.LayerCrypt: "luks", hostinfo.LayerLVM: "lvm"}[l]
-		if f == "" {
-			continue
-		}
-		if _, ok := d.Features[f]; !ok {
-			log.Warn("the host's root needs a feature the distribution does not define: the image may not boot it", "layer", l, "feature", f)
-			continue
-		}
-		out = append(out, f)
-	}
-	return out
-}
-
-// withHostFeatures adds hostFeatures to features.
-func withHostFeatures(features []string, h *hostinfo.Host, d confd.Distribution, log *slog.Logger) []string {
-	for _, f := range hostFeatures(h, d, log) {
-		if !slices.Contains(features, f) {
-			log.Info("feature enabled: the host's root needs it", "feature", f)
-			features = append(features, f)
-		}
-	}
-	return features
 }
 
 // hostRoot is the root a host-only image mounts when the kernel command line

@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/pkginitrd/pkginitrd/backends"
-	confd "github.com/pkginitrd/pkginitrd/conf.d"
 	"github.com/pkginitrd/pkginitrd/internal/mountinfo"
 	"github.com/pkginitrd/pkginitrd/modules"
 	"github.com/pkginitrd/pkginitrd/modules/hostinfo"
@@ -181,27 +180,6 @@ func TestHostHelpers(t *testing.T) {
 	}
 	if got := hostWants(h); !reflect.DeepEqual(got, want) {
 		t.Errorf("hostWants = %+v, want %+v", got, want)
-	}
-
-	log := slog.New(slog.DiscardHandler)
-	for _, tc := range []struct {
-		name     string
-		defined  []string
-		features []string // already enabled
-		want     []string
-	}{
-		{"both defined", []string{"luks", "lvm", "plymouth"}, nil, []string{"lvm", "luks"}},
-		{"lvm not defined", []string{"luks"}, nil, []string{"luks"}},
-		{"already enabled", []string{"luks", "lvm"}, []string{"luks"}, []string{"luks", "lvm"}},
-		{"none defined", nil, []string{"x"}, []string{"x"}},
-	} {
-		d := confd.Distribution{Features: map[string]confd.Feature{}}
-		for _, f := range tc.defined {
-			d.Features[f] = confd.Feature{}
-		}
-		if got := withHostFeatures(slices.Clone(tc.features), h, d, log); !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("%s: withHostFeatures(%q, layers %q) = %q, want %q", tc.name, tc.features, h.Layers, got, tc.want)
-		}
 	}
 
 	missing := filepath.Join(t.TempDir(), "missing")

@@ -12,7 +12,6 @@ import (
 
 	"github.com/pkginitrd/pkginitrd/backends"
 	"github.com/pkginitrd/pkginitrd/backends/unpack"
-	confd "github.com/pkginitrd/pkginitrd/conf.d"
 )
 
 // kernel is the kernel an image is built for.
@@ -25,23 +24,37 @@ type kernel struct {
 // ImageDir is the module directory inside the image.
 func (k kernel) ImageDir() string { return "usr/lib/modules/" + k.Version }
 
-func locateKernel(ctx context.Context, opts Options, d confd.Distribution, be backends.Backend, log *slog.Logger) (kernel, error) {
-	if opts.KernelPackage != "" {
-		return kernelFromPackage(ctx, opts, d, be, log)
+// kernelSource says where a build's kernel comes from (see the build
+// command's help for the order).
+type kernelSource struct {
+	Package    string // distribution kernel package (fetched with fetch)
+	Version    string // "" = the newest found
+	ModulesDir string // module tree given on the command line
+	CacheDir   string // the build's cache, where packages are unpacked
+}
+
+// fetchFunc fetches packages through the build's backend.
+type fetchFunc func(ctx context.Context, names ...string) ([]backends.Package, error)
+
+// locateKernel finds the kernel of src: in its package (fetched with fetch),
+// its module directory, or under /usr/lib/modules.
+func locateKernel(ctx context.Context, src kernelSource, fetch fetchFunc, log *slog.Logger) (kernel, error) {
+	if src.Package != "" {
+		return kernelFromPackage(ctx, src, fetch, log)
 	}
-	if opts.ModulesDir != "" {
-		k := kernel{Version: opts.KernelVersion, ModulesDir: opts.ModulesDir}
+	if src.ModulesDir != "" {
+		k := kernel{Version: src.Version, ModulesDir: src.ModulesDir}
 		if k.Version == "" {
-			k.Version = filepath.Base(filepath.Clean(opts.ModulesDir))
+			k.Version = filepath.Base(filepath.Clean(src.ModulesDir))
 		}
-		if _, err := os.Stat(opts.ModulesDir); err != nil {
+		if _, err := os.Stat(src.ModulesDir); err != nil {
 			return kernel{}, fmt.Errorf("--modules-dir: %w", err)
 		}
 		return k, nil
 	}
 	const root = "/usr/lib/modules"
 	found, _ := installedKernels(root)
-	v := opts.KernelVersion
+	v := src.Version
 	if v == "" {
 		if len(found) == 0 {
 			return kernel{}, fmt.Errorf("no kernel found under %s: pass --kernel-version with --modules-dir, or --kernel-package (e.g. linux-image-amd64)", root)
@@ -72,18 +85,11 @@ func installedKernels(root string) ([]string, error) {
 	return out, nil
 }
 
-func kernelFromPackage(ctx context.Context, opts Options, d confd.Distribution, be backends.Backend, log *slog.Logger) (kernel, error) {
-	log.Info("fetching kernel package", "package", opts.KernelPackage, "release", d.Release)
-	pkgs, err := be.Fetch(ctx, backends.Request{
-		Packages: []string{opts.KernelPackage},
-		Release:  d.Release,
-		Mirror:   d.Mirror,
-		Arch:     opts.Config.Arch,
-		CacheDir: opts.CacheDir,
-		Offline:  opts.Offline,
-	})
+func kernelFromPackage(ctx context.Context, src kernelSource, fetch fetchFunc, log *slog.Logger) (kernel, error) {
+	log.Info("fetching kernel package", "package", src.Package)
+	pkgs, err := fetch(ctx, src.Package)
 	if err != nil {
-		return kernel{}, fmt.Errorf("kernel package %s: %w", opts.KernelPackage, err)
+		return kernel{}, fmt.Errorf("kernel package %s: %w", src.Package, err)
 	}
 	var images []backends.Package
 	for _, p := range pkgs {
@@ -91,7 +97,7 @@ func kernelFromPackage(ctx context.Context, opts Options, d confd.Distribution, 
 			images = append(images, p)
 		}
 	}
-	roots, err := unpack.CachedAll(ctx, opts.CacheDir, images, 0)
+	roots, err := unpack.CachedAll(ctx, src.CacheDir, images, 0)
 	if err != nil {
 		return kernel{}, err
 	}
@@ -115,18 +121,18 @@ func kernelFromPackage(ctx context.Context, opts Options, d confd.Distribution, 
 	}
 	sort.Slice(versions, func(i, j int) bool { return kernelVersionLess(versions[i], versions[j]) })
 	if len(versions) == 0 {
-		return kernel{}, fmt.Errorf("kernel package %s: no module tree in %d linux-image packages", opts.KernelPackage, len(images))
+		return kernel{}, fmt.Errorf("kernel package %s: no module tree in %d linux-image packages", src.Package, len(images))
 	}
-	v := opts.KernelVersion
+	v := src.Version
 	if v == "" {
 		v = versions[len(versions)-1]
 	}
 	k, ok := byVersion[v]
 	if !ok {
-		return kernel{}, fmt.Errorf("kernel package %s has no kernel %s (it has: %s)", opts.KernelPackage, v, strings.Join(versions, ", "))
+		return kernel{}, fmt.Errorf("kernel package %s has no kernel %s (it has: %s)", src.Package, v, strings.Join(versions, ", "))
 	}
-	if opts.ModulesDir != "" {
-		k.ModulesDir = opts.ModulesDir
+	if src.ModulesDir != "" {
+		k.ModulesDir = src.ModulesDir
 	}
 	return k, nil
 }

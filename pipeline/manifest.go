@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pkginitrd/pkginitrd/backends"
-	"github.com/pkginitrd/pkginitrd/image"
 	"github.com/pkginitrd/pkginitrd/internal/atomicfile"
 	"github.com/pkginitrd/pkginitrd/internal/fstree"
 	"github.com/pkginitrd/pkginitrd/modules"
@@ -49,7 +47,9 @@ type ManifestModule struct {
 	Reasons []string `json:"reasons"`
 }
 
-func newManifest(opts Options, k kernel, pkgs []backends.Package, set *modules.Set, t *fstree.Tree, res *image.Result, timings map[string]time.Duration, total time.Duration) *Manifest {
+// manifest describes the finished build b.
+func (b *build) manifest() *Manifest {
+	opts, k, res, t, set := b.opts, b.kern, b.result.Image, b.tree, b.modSet
 	m := &Manifest{
 		Image:         filepath.Base(opts.Output),
 		Size:          res.Size,
@@ -58,9 +58,9 @@ func newManifest(opts Options, k kernel, pkgs []backends.Package, set *modules.S
 		Generic:       opts.Generic,
 		Compression:   opts.Config.Compression,
 		BytesByOrigin: map[string]int64{},
-		Timings:       map[string]int64{"total": total.Milliseconds()},
+		Timings:       map[string]int64{"total": time.Since(b.start).Milliseconds()},
 	}
-	for _, p := range pkgs {
+	for _, p := range b.pkgs {
 		m.Packages = append(m.Packages, ManifestPackage{Name: p.Name, Version: p.Version, Arch: p.Arch})
 	}
 	for _, mod := range set.Modules {
@@ -75,7 +75,7 @@ func newManifest(opts Options, k kernel, pkgs []backends.Package, set *modules.S
 			m.Firmware = append(m.Firmware, fw)
 		}
 	}
-	for k, v := range timings {
+	for k, v := range b.timings {
 		m.Timings[k] = v.Milliseconds()
 	}
 	sort.Slice(m.Packages, func(i, j int) bool { return m.Packages[i].Name < m.Packages[j].Name })

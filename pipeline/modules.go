@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	confd "github.com/pkginitrd/pkginitrd/conf.d"
 	"github.com/pkginitrd/pkginitrd/image"
 	"github.com/pkginitrd/pkginitrd/internal/fstree"
 	"github.com/pkginitrd/pkginitrd/internal/kmod"
@@ -81,40 +82,35 @@ func kernelDecompresses(cfg map[string]string, set *modules.Set) bool {
 	return true
 }
 
-func addModules(ctx context.Context, t *fstree.Tree, opts Options, k kernel, host *hostinfo.Host, log *slog.Logger) (*modules.Set, error) {
-	set, err := resolveModules(ctx, opts, k, host, log)
-	if err != nil {
-		return nil, err
-	}
-	keep := opts.ModuleFiles == ModuleFilesCompressed
-	if opts.ModuleFiles == ModuleFilesAuto {
-		comp, err := image.ParseCompression(opts.Config.Compression)
-		if err != nil {
-			return nil, fmt.Errorf("compression: %w", err)
-		}
-		cfg, _ := kernelConfig(k, log)
-		keep = KeepModulesCompressed(comp, kernelDecompresses(cfg, set))
-	}
-	co := modules.CopyOptions{CacheDir: filepath.Join(opts.CacheDir, "modules"), KeepCompressed: keep, Logger: log}
+// moduleCopy says how addModules stores the module set.
+type moduleCopy struct {
+	keepCompressed bool   // store compressed modules as shipped
+	cacheDir       string // the build's cache (decompressed modules and firmware live under modules/)
+	firmwareDir    string // --firmware-dir ("" = /usr/lib/firmware)
+}
+
+// addModules copies set's modules of kernel k into the image tree with
+// their index files, then the firmware they name.
+func addModules(ctx context.Context, t *fstree.Tree, k kernel, set *modules.Set, mc moduleCopy, log *slog.Logger) error {
+	co := modules.CopyOptions{CacheDir: filepath.Join(mc.cacheDir, "modules"), KeepCompressed: mc.keepCompressed, Logger: log}
 	if err := set.AddToTree(ctx, t, k.ImageDir(), co); err != nil {
-		return nil, fmt.Errorf("kernel %s: %w", k.Version, err)
+		return fmt.Errorf("kernel %s: %w", k.Version, err)
 	}
-	log.Debug("modules added", "count", len(set.Modules), "keep_compressed", keep)
-	fo := modules.FirmwareOptions{Dirs: firmwareDirs(opts, k), KernelReads: firmwareCompressions(k, log),
-		CacheDir: filepath.Join(opts.CacheDir, "modules"), Logger: log}
+	log.Debug("modules added", "count", len(set.Modules), "keep_compressed", mc.keepCompressed)
+	fo := modules.FirmwareOptions{Dirs: firmwareDirs(mc.firmwareDir, k), KernelReads: firmwareCompressions(k, log),
+		CacheDir: co.CacheDir, Logger: log}
 	fw, err := set.AddFirmware(t, "usr/lib/firmware", fo)
 	if err != nil {
-		return nil, fmt.Errorf("kernel %s: %w", k.Version, err)
+		return fmt.Errorf("kernel %s: %w", k.Version, err)
 	}
 	log.Debug("firmware added", "files", len(fw), "named", len(set.Firmware), "dirs", fo.Dirs)
-	return set, nil
+	return nil
 }
 
 // firmwareDirs lists where firmware is searched: --firmware-dir (default
 // /usr/lib/firmware), then the kernel's own lib/firmware beside its
 // module directory (a kernel package's), when different.
-func firmwareDirs(opts Options, k kernel) []string {
-	main := opts.FirmwareDir
+func firmwareDirs(main string, k kernel) []string {
 	if main == "" {
 		main = "/usr/lib/firmware"
 	}
@@ -223,56 +219,30 @@ func imageForceLoad(configured []string, set *modules.Set) []string {
 	return out
 }
 
-// resolveModules computes the module set of an image: the generic set or
-// the host-only set of host (see hostWants; nil for a generic image), plus
-// the configured includes and force-loads.
-func resolveModules(ctx context.Context, opts Options, k kernel, host *hostinfo.Host, log *slog.Logger) (*modules.Set, error) {
-	mt, err := modules.Load(ctx, k.ModulesDir, modules.LoadOptions{CacheDir: filepath.Join(opts.CacheDir, "modinfo"), Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("kernel %s: %w", k.Version, err)
-	}
-	mc := opts.Config.Modules
+// moduleSelection is the module selection of an image: the generic set,
+// or the host-only set of host (see hostWants), plus the configured
+// includes and force-loads.
+func moduleSelection(mc confd.Modules, generic bool, host *hostinfo.Host) modules.Selection {
 	sel := modules.Selection{Exclude: mc.Exclude, ForceLoad: mc.ForceLoad}
-	if opts.Generic {
+	if generic {
 		sel.Include = append(sel.Include, mc.Generic...)
 	} else {
 		sel.Wants = hostWants(host)
 	}
 	sel.Include = append(append(sel.Include, mc.Include...), mc.ForceLoad...)
+	return sel
+}
+
+// resolveModules loads kernel k's module tree (its modinfo cached under
+// cacheDir) and resolves sel against it.
+func resolveModules(ctx context.Context, k kernel, sel modules.Selection, cacheDir string, log *slog.Logger) (*modules.Set, error) {
+	mt, err := modules.Load(ctx, k.ModulesDir, modules.LoadOptions{CacheDir: filepath.Join(cacheDir, "modinfo"), Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("kernel %s: %w", k.Version, err)
+	}
 	set, err := modules.Resolve(ctx, mt, sel)
 	if err != nil {
 		return nil, fmt.Errorf("kernel %s: %w", k.Version, err)
 	}
 	return set, nil
-}
-
-// Modules resolves the module set Run would put in the image, without
-// building it, and returns it with the kernel version.
-func Modules(ctx context.Context, opts Options) (*modules.Set, string, error) {
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	distro, err := opts.Config.Distro()
-	if err != nil {
-		return nil, "", err
-	}
-	be := opts.Backend
-	if be == nil && opts.KernelPackage != "" {
-		if be, err = newBackend(distro, log); err != nil {
-			return nil, "", err
-		}
-	}
-	k, err := locateKernel(ctx, opts, distro, be, log)
-	if err != nil {
-		return nil, "", err
-	}
-	var host *hostinfo.Host
-	if !opts.Generic {
-		if host, err = detectHost(opts, log); err != nil {
-			return nil, "", err
-		}
-	}
-	set, err := resolveModules(ctx, opts, k, host, log)
-	return set, k.Version, err
 }
