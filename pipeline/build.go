@@ -162,7 +162,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err := addSkeleton(tree, distro.Release); err != nil {
 		return nil, err
 	}
-	keep := func(p string) bool { return !unpack.Match(distro.Prune, p) }
+	keep := func(p string) bool { return !fstree.Match(distro.Prune, p) }
 	for i, p := range pkgs {
 		if err := unpack.AddToTree(tree, roots[i], p.Name, keep); err != nil {
 			return nil, fmt.Errorf("add package %s: %w", p.Name, err)
