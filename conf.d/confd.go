@@ -11,12 +11,16 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
+
+	"github.com/pkginitrd/pkginitrd/internal/fstree"
 )
 
 //go:embed *.toml
@@ -80,19 +84,24 @@ type Sources struct {
 // Load reads the shipped defaults and then every source in order, and
 // returns the merged configuration with the list of files read.
 func Load(src Sources) (*Config, []string, error) {
+	return load(shipped, src)
+}
+
+// load is Load with the shipped drop-ins read from builtin.
+func load(builtin fs.FS, src Sources) (*Config, []string, error) {
 	merged := map[string]any{}
 	var read []string
-	names, err := fs.Glob(shipped, "*.toml")
+	names, err := fs.Glob(builtin, "*.toml")
 	if err != nil {
 		return nil, nil, err
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		b, err := shipped.ReadFile(n)
+		b, err := fs.ReadFile(builtin, n)
 		if err != nil {
 			return nil, nil, err
 		}
-		if err := mergeFile(merged, "(builtin)/"+n, b); err != nil {
+		if err := mergeFile(merged, "built-in conf.d/"+n, b); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -160,7 +169,31 @@ func mergeFile(dst map[string]any, name string, b []byte) error {
 		}
 		return fmt.Errorf("config %s: %w", name, err)
 	}
+	if err := checkPrune(src); err != nil {
+		return fmt.Errorf("config %s: %w", name, err)
+	}
 	merge(dst, src)
+	return nil
+}
+
+// checkPrune rejects a malformed pattern in a distribution's prune list of
+// one file, which would otherwise prune nothing. An item "!x" removes x, so
+// x is checked too.
+func checkPrune(file map[string]any) error {
+	distros, _ := file["distributions"].(map[string]any)
+	for _, name := range slices.Sorted(maps.Keys(distros)) {
+		d, _ := distros[name].(map[string]any)
+		list, _ := d["prune"].([]any)
+		for _, item := range list {
+			p, ok := item.(string)
+			if !ok {
+				continue // the typed decode reports it
+			}
+			if err := fstree.ValidPattern(strings.TrimPrefix(p, "!")); err != nil {
+				return fmt.Errorf("distributions.%s.prune: %w", name, err)
+			}
+		}
+	}
 	return nil
 }
 

@@ -1,11 +1,13 @@
 package confd
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"testing/fstest"
 )
 
 func TestLoadShipped(t *testing.T) {
@@ -75,6 +77,50 @@ func TestLoadErrorsNameTheFile(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Load(%q) error = %v, want mention of %q", tc.body, err, tc.want)
 		}
+	}
+}
+
+func TestPrunePatternsCheckedAtLoad(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		pattern string
+		bad     bool
+	}{
+		{"doc tree", "usr/share/doc/**", false},
+		{"leading slash", "/usr/lib/*-linux-gnu/gconv/**", false},
+		{"class and wildcard", "etc/cron.[dh]*/**", false},
+		{"removal", "!usr/share/man/**", false},
+		{"unclosed class", "usr/share/[ab", true},
+		{"empty class", "usr/[]/x", true},
+		{"open range", "usr/lib/[a-]", true},
+		{"trailing backslash", `usr/share\`, true},
+		{"removal of a malformed one", "!usr/[a", true},
+		{"root only", "/", true},
+		{"empty", "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := fmt.Sprintf("[distributions.debian]\nprune = [%q]\n", tc.pattern)
+			user := filepath.Join(t.TempDir(), "extra.toml")
+			if err := os.WriteFile(user, []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			builtin := fstest.MapFS{"20-x.toml": {Data: []byte(body)}}
+			for _, load := range []struct {
+				file string
+				run  func() error
+			}{
+				{user, func() error { _, _, err := Load(Sources{Files: []string{user}}); return err }},
+				{"built-in conf.d/20-x.toml", func() error { _, _, err := load(builtin, Sources{}); return err }},
+			} {
+				err := load.run()
+				switch {
+				case !tc.bad && err != nil:
+					t.Errorf("load prune %q from %s = %v, want no error", tc.pattern, load.file, err)
+				case tc.bad && (err == nil || !strings.Contains(err.Error(), load.file) || !strings.Contains(err.Error(), fmt.Sprintf("%q", strings.TrimPrefix(tc.pattern, "!")))):
+					t.Errorf("load prune %q from %s = %v, want an error naming the file and the pattern", tc.pattern, load.file, err)
+				}
+			}
+		})
 	}
 }
 

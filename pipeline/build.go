@@ -273,7 +273,7 @@ func (b *build) layTree(context.Context) error {
 	if err := addSkeleton(b.tree, d.Release); err != nil {
 		return err
 	}
-	keep := func(p string) bool { return !unpack.Match(d.Prune, p) }
+	keep := func(p string) bool { return !fstree.Match(d.Prune, p) }
 	for i, p := range b.pkgs {
 		if err := unpack.AddToTree(b.tree, b.roots[i], p.Name, keep); err != nil {
 			return fmt.Errorf("add package %s: %w", p.Name, err)

@@ -41,7 +41,7 @@ func TestAddToTreeMergedUsr(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		keep := func(p string) bool { return !Match([]string{"usr/share/doc/**", "usr/share/man/**"}, p) }
+		keep := func(p string) bool { return !fstree.Match([]string{"usr/share/doc/**", "usr/share/man/**"}, p) }
 		if err := AddToTree(tree, root, name, keep); err != nil {
 			t.Fatalf("AddToTree(%s) = %v", name, err)
 		}
@@ -168,8 +168,8 @@ func TestAddToTreeHardlinksAndKeep(t *testing.T) {
 		{"all", nil, "usr/bin/suid", fstree.File, ""},
 		{"first link dropped", func(p string) bool { return p != "usr/bin/prog" }, "usr/bin/prog-hardlink", fstree.File, ""},
 		{"first link dropped", func(p string) bool { return p != "usr/bin/prog" }, "usr/bin/prog", 0, ""},
-		{"dir dropped", func(p string) bool { return !Match([]string{"usr/share/pkg/**"}, p) }, "usr/share/pkg", 0, ""},
-		{"dir dropped", func(p string) bool { return !Match([]string{"usr/share/pkg/**"}, p) }, "usr/share/pkg/big", 0, ""},
+		{"dir dropped", func(p string) bool { return !fstree.Match([]string{"usr/share/pkg/**"}, p) }, "usr/share/pkg", 0, ""},
+		{"dir dropped", func(p string) bool { return !fstree.Match([]string{"usr/share/pkg/**"}, p) }, "usr/share/pkg/big", 0, ""},
 	}
 	for _, tt := range tests {
 		tr := fstree.New()
@@ -216,7 +216,7 @@ func BenchmarkAddToTree(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	m, err := NewMatcher([]string{"usr/share/doc/**", "usr/share/man/**", "usr/share/locale/**", "usr/share/lintian/**", "usr/lib/*-linux-gnu/gconv/**"})
+	m, err := fstree.NewMatcher([]string{"usr/share/doc/**", "usr/share/man/**", "usr/share/locale/**", "usr/share/lintian/**", "usr/lib/*-linux-gnu/gconv/**"})
 	if err != nil {
 		b.Fatal(err)
 	}

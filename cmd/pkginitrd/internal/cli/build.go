@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"github.com/pkginitrd/pkginitrd/pipeline"
 )
@@ -93,12 +92,8 @@ func runBuild(ctx context.Context, env Env, args []string) error {
 	opts.Stage0 = env.Executable
 	opts.FirmwareDir = *fwDir
 	opts.Logger = newLogger(env.Stderr, *verbose, *quiet)
-	if s := env.Getenv("SOURCE_DATE_EPOCH"); s != "" {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n < 0 {
-			return fmt.Errorf("SOURCE_DATE_EPOCH=%q: want a non-negative number of seconds", s)
-		}
-		opts.Mtime = n
+	if opts.Mtime, err = sourceDateEpoch(env.Getenv); err != nil {
+		return err
 	}
 	for _, s := range includes {
 		inc, err := pipeline.ParseInclude(s)

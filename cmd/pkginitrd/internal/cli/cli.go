@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sort"
+	"strconv"
 	"strings"
 
 	"golang.org/x/term"
@@ -208,4 +209,18 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// sourceDateEpoch is $SOURCE_DATE_EPOCH, the mtime of every file in the
+// image (0 when unset).
+func sourceDateEpoch(getenv func(string) string) (int64, error) {
+	v := getenv("SOURCE_DATE_EPOCH")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("SOURCE_DATE_EPOCH=%q: want a non-negative number of seconds", v)
+	}
+	return n, nil
 }

@@ -1,11 +1,9 @@
-package unpack
+package fstree
 
 import (
 	"fmt"
 	"path"
 	"strings"
-
-	"github.com/pkginitrd/pkginitrd/internal/fstree"
 )
 
 // Matcher matches image paths against glob patterns in which "*", "?" and
@@ -21,20 +19,33 @@ type Matcher struct {
 func NewMatcher(patterns []string) (*Matcher, error) {
 	m := &Matcher{}
 	for _, p := range patterns {
-		elems := strings.Split(fstree.Clean(p), "/")
-		for _, e := range elems {
-			if _, err := path.Match(e, ""); err != nil {
-				return nil, fmt.Errorf("pattern %q: %w", p, err)
-			}
+		if err := ValidPattern(p); err != nil {
+			return nil, err
 		}
-		m.patterns = append(m.patterns, elems)
+		m.patterns = append(m.patterns, strings.Split(Clean(p), "/"))
 	}
 	return m, nil
 }
 
+// ValidPattern reports why p is not a well-formed pattern (see Matcher):
+// an element path.Match rejects (an unclosed "[", an empty or open-ended
+// range, a trailing "\\"), or nothing but "/", which names only the root.
+func ValidPattern(p string) error {
+	clean := Clean(p)
+	if clean == "" {
+		return fmt.Errorf("pattern %q: %w: it names only the image root", p, path.ErrBadPattern)
+	}
+	for _, e := range strings.Split(clean, "/") {
+		if _, err := path.Match(e, ""); err != nil {
+			return fmt.Errorf("pattern %q: %w", p, err)
+		}
+	}
+	return nil
+}
+
 // Match reports whether imagePath matches any pattern.
 func (m *Matcher) Match(imagePath string) bool {
-	name := strings.Split(fstree.Clean(imagePath), "/")
+	name := strings.Split(Clean(imagePath), "/")
 	for _, p := range m.patterns {
 		if matchElems(p, name) {
 			return true
@@ -44,12 +55,12 @@ func (m *Matcher) Match(imagePath string) bool {
 }
 
 // Match reports whether imagePath matches any of patterns (see Matcher);
-// malformed patterns match nothing. Use NewMatcher to validate patterns and
-// to match many paths.
+// malformed patterns match nothing. Use ValidPattern or NewMatcher to
+// validate patterns.
 func Match(patterns []string, imagePath string) bool {
-	name := strings.Split(fstree.Clean(imagePath), "/")
+	name := strings.Split(Clean(imagePath), "/")
 	for _, p := range patterns {
-		if matchElems(strings.Split(fstree.Clean(p), "/"), name) {
+		if matchElems(strings.Split(Clean(p), "/"), name) {
 			return true
 		}
 	}
