@@ -93,12 +93,16 @@ func sorted(l []string) []string {
 }
 
 func findModule(s *Set, name string) *Module {
-	for i := range s.Modules {
-		if s.Modules[i].Name == name {
-			return &s.Modules[i]
-		}
+	return s.Module(name)
+}
+
+// reasonTexts is what `pkginitrd modules` prints for reasons.
+func reasonTexts(rs []Reason) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.String())
 	}
-	return nil
+	return out
 }
 
 // copyFile copies src to dst, creating dst's directory.

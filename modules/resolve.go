@@ -59,7 +59,7 @@ type Want struct {
 	// "md-raid1"), resolved as modprobe does: the module of that name, else
 	// every module with a matching alias, else a builtin.
 	Name      string
-	Reason    string // "loaded on host", "root device chain (vda2 ← vda ← virtio1 ← virtio_blk)", …
+	Reason    Reason // HostLoaded or RootDevice, with the detector's description as Rule
 	IfMissing Missing
 	// ForceLoad makes the modules Name resolves to Set.ForceLoad entries:
 	// modules the kernel would request_module() itself (crypto
@@ -75,14 +75,14 @@ type Module struct {
 	Rel      string   // path relative to the module directory, as on the host (maybe compressed)
 	Size     int64    // size of the host file
 	Firmware []string // firmware= of the module
-	Reasons  []string // why it is in the set: "include rule virtio.*", "dependency of virtio_blk", "softdep of ext4", …
+	Reasons  []Reason // why it is in the set, each once: an include rule, a Want, a dependency, …
 }
 
 // Builtin is a module built into the kernel that a rule or a dependency
 // asked for; it needs nothing in the image.
 type Builtin struct {
 	Name    string
-	Reasons []string
+	Reasons []Reason
 }
 
 // Set is the result of Resolve.
@@ -181,7 +181,7 @@ const (
 
 type item struct {
 	name   string
-	reason string
+	reason Reason
 	kind   itemKind
 }
 
@@ -241,7 +241,7 @@ func Resolve(ctx context.Context, t *Tree, sel Selection) (*Set, error) {
 	return set, nil
 }
 
-func (r *resolver) addBuiltin(name, reason string) {
+func (r *resolver) addBuiltin(name string, reason Reason) {
 	b := r.builtins[name]
 	if b == nil {
 		b = &Builtin{Name: name}
@@ -250,7 +250,7 @@ func (r *resolver) addBuiltin(name, reason string) {
 	b.Reasons = appendNew(b.Reasons, reason)
 }
 
-func appendNew(list []string, s string) []string {
+func appendNew(list []Reason, s Reason) []Reason {
 	if slices.Contains(list, s) {
 		return list
 	}
@@ -262,7 +262,7 @@ func (r *resolver) roots(include []rule, forceLoad []string) {
 	t := r.t
 	for i := range include {
 		ru := &include[i]
-		reason := "include rule " + ru.text
+		reason := Reason{Kind: Included, Rule: ru.text}
 		if ru.kind == nameRule {
 			switch {
 			case t.mods[ru.name] != nil:
@@ -305,9 +305,9 @@ func (r *resolver) roots(include []rule, forceLoad []string) {
 		case !isName(name) || name == "":
 			r.errs = append(r.errs, fmt.Errorf("force-load %q: not a module name", s))
 		case t.mods[name] != nil:
-			r.queue = append(r.queue, item{name, "force-load", explicit})
+			r.queue = append(r.queue, item{name, Reason{Kind: ForceLoaded, Rule: s}, explicit})
 		case t.builtin[name]:
-			r.addBuiltin(name, "force-load")
+			r.addBuiltin(name, Reason{Kind: ForceLoaded, Rule: s})
 		default:
 			r.errs = append(r.errs, fmt.Errorf("force-load %s: no module or builtin of that name in %s: %w", s, t.Dir, fs.ErrNotExist))
 		}
@@ -341,9 +341,9 @@ func (r *resolver) wants(ctx context.Context, wants []Want) error {
 			}
 			r.addBuiltin(n, w.Reason)
 		case w.IfMissing == MissingWarn:
-			r.log.Warn("no module or builtin of that name in the kernel's tree, skipped", "name", name, "reason", w.Reason, "dir", r.t.Dir)
+			r.log.Warn("no module or builtin of that name in the kernel's tree, skipped", "name", name, "reason", w.Reason.String(), "dir", r.t.Dir)
 		case w.IfMissing == MissingIgnore:
-			r.log.Debug("no module matches, skipped", "name", name, "reason", w.Reason)
+			r.log.Debug("no module matches, skipped", "name", name, "reason", w.Reason.String())
 		default:
 			r.errs = append(r.errs, fmt.Errorf("%s: no module, alias or builtin %s in %s: %w", w.Reason, name, r.t.Dir, fs.ErrNotExist))
 		}
@@ -394,14 +394,14 @@ func (r *resolver) process(ctx context.Context, it item) error {
 		r.skip(it, culprit)
 		return nil
 	}
-	r.set[it.name] = &Module{Name: it.name, Path: tm.path, Rel: tm.rel, Size: tm.size, Reasons: []string{it.reason}}
+	r.set[it.name] = &Module{Name: it.name, Path: tm.path, Rel: tm.rel, Size: tm.size, Reasons: []Reason{it.reason}}
 	deps, err := r.t.deps(ctx, it.name)
 	if err != nil {
 		return err
 	}
 	r.deps[it.name] = deps
 	for _, d := range deps {
-		r.queue = append(r.queue, item{d, "dependency of " + it.name, hardDep})
+		r.queue = append(r.queue, item{d, Reason{Kind: Dependency, Parent: it.name}, hardDep})
 	}
 	pre, post, weak, err := r.t.softDeps(ctx, it.name)
 	if err != nil {
@@ -409,21 +409,22 @@ func (r *resolver) process(ctx context.Context, it item) error {
 	}
 	for _, l := range []struct {
 		names []string
-		what  string
-	}{{pre, "softdep of "}, {post, "softdep of "}, {weak, "weakdep of "}} {
+		kind  ReasonKind
+	}{{pre, SoftdepPre}, {post, SoftdepPost}, {weak, Weakdep}} {
+		reason := Reason{Kind: l.kind, Parent: it.name}
 		for _, s := range l.names {
 			mods, builtin, err := r.t.lookup(ctx, s)
 			if err != nil {
 				return err
 			}
 			for _, m := range mods {
-				r.queue = append(r.queue, item{m, l.what + it.name, softDep})
+				r.queue = append(r.queue, item{m, reason, softDep})
 			}
 			switch {
 			case len(mods) > 0:
 			case builtin:
 				if n := kmod.Normalize(s); r.t.builtin[n] {
-					r.addBuiltin(n, l.what+it.name)
+					r.addBuiltin(n, reason)
 				}
 			default:
 				r.log.Debug("soft dependency not found, skipped", "module", it.name, "name", s)
@@ -440,14 +441,14 @@ func (r *resolver) skip(it item, culprit string) {
 	case it.kind == explicit && culprit != it.name:
 		r.errs = append(r.errs, fmt.Errorf("module %s (%s) needs %s, which is excluded", it.name, it.reason, culprit))
 	case it.kind == explicit:
-		r.log.Warn("module is both included and excluded: excluded", "module", it.name, "reason", it.reason)
+		r.log.Warn("module is both included and excluded: excluded", "module", it.name, "reason", it.reason.String())
 	case it.kind == matched && culprit != it.name:
-		r.log.Warn("module left out: it needs an excluded module", "module", it.name, "reason", it.reason, "excluded", culprit)
+		r.log.Warn("module left out: it needs an excluded module", "module", it.name, "reason", it.reason.String(), "excluded", culprit)
 	case it.kind == hardDep:
 		// Cannot happen: the dependent would have been blocked.
 		r.errs = append(r.errs, fmt.Errorf("module %s (%s) is excluded", it.name, it.reason))
 	default:
-		r.log.Debug("module excluded", "module", it.name, "reason", it.reason)
+		r.log.Debug("module excluded", "module", it.name, "reason", it.reason.String())
 	}
 }
 

@@ -128,7 +128,7 @@ func testResolveAgainstModprobe(t *testing.T, dir string) {
 				t.Errorf("Resolve(%s): module %s at %s and %s", name, a.Modules[i].Name, a.Modules[i].Rel, b.Modules[i].Rel)
 			}
 		}
-		if m := findModule(a, name); m == nil || m.Reasons[0] != "include rule "+name {
+		if m := findModule(a, name); m == nil || m.Reasons[0] != (Reason{Kind: Included, Rule: name}) {
 			t.Errorf("Resolve(%s): module %+v, want it with reason %q", name, m, "include rule "+name)
 		}
 	}
@@ -141,14 +141,14 @@ func testResolveAgainstModprobe(t *testing.T, dir string) {
 		{"vfio", "vfio_iommu_type1", "softdep of vfio"},
 	} {
 		s := resolve(t, plain, Selection{Include: []string{c.include}})
-		if m := findModule(s, c.module); m == nil || !slices.Contains(m.Reasons, c.reason) {
+		if m := findModule(s, c.module); m == nil || !slices.Contains(reasonTexts(m.Reasons), c.reason) {
 			t.Errorf("Resolve(%s): module %s = %+v, want reason %q", c.include, c.module, m, c.reason)
 		}
 	}
 	// A softdep post: on a builtin is reported, not copied.
 	s := resolve(t, plain, Selection{Include: []string{"mpls_iptunnel"}})
 	if !slices.ContainsFunc(s.Builtins, func(b Builtin) bool {
-		return b.Name == "mpls_gso" && slices.Contains(b.Reasons, "softdep of mpls_iptunnel")
+		return b.Name == "mpls_gso" && slices.Contains(b.Reasons, Reason{Kind: SoftdepPost, Parent: "mpls_iptunnel"})
 	}) || findModule(s, "mpls_gso") != nil {
 		t.Errorf("Resolve(mpls_iptunnel): builtins %+v, want mpls_gso as softdep of mpls_iptunnel, not in Modules", s.Builtins)
 	}
@@ -201,7 +201,7 @@ func testResolveGeneric(t *testing.T, dir string) {
 			if m != nil || !slices.ContainsFunc(s.Builtins, func(b Builtin) bool { return b.Name == n }) {
 				t.Errorf("builtin %s: in Modules %v, want only in Builtins %+v", n, m != nil, s.Builtins)
 			}
-		case m == nil || !slices.Contains(m.Reasons, "include rule "+n):
+		case m == nil || !slices.Contains(m.Reasons, Reason{Kind: Included, Rule: n}):
 			t.Errorf("generic set: module %s = %+v, want it with reason %q", n, m, "include rule "+n)
 		}
 	}
@@ -210,7 +210,7 @@ func testResolveGeneric(t *testing.T, dir string) {
 
 	for _, n := range plain.Modules() {
 		if strings.HasPrefix(n, "dm_") {
-			if m := findModule(s, n); m == nil || !slices.Contains(m.Reasons, "include rule dm_.*") {
+			if m := findModule(s, n); m == nil || !slices.Contains(m.Reasons, Reason{Kind: Included, Rule: "dm_.*"}) {
 				t.Errorf("generic set: %s = %+v, want it with reason %q", n, m, "include rule dm_.*")
 			}
 		}
@@ -364,7 +364,7 @@ func TestResolveRules(t *testing.T) {
 	if !reflect.DeepEqual(s.ForceLoad, []string{"virtio_blk"}) {
 		t.Errorf("Set.ForceLoad = %q, want [virtio_blk]", s.ForceLoad)
 	}
-	if m := findModule(s, "virtio_blk"); m == nil || m.Reasons[0] != "force-load" {
+	if m := findModule(s, "virtio_blk"); m == nil || m.Reasons[0] != (Reason{Kind: ForceLoaded, Rule: "virtio-blk"}) {
 		t.Errorf("force-loaded virtio_blk = %+v, want reason force-load", m)
 	}
 }

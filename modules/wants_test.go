@@ -19,23 +19,23 @@ func TestResolveWants(t *testing.T) {
 	tr := load(t, realDir(t), LoadOptions{})
 	var logs bytes.Buffer
 	tr.log = testLogger(&logs)
-	chain := "root device chain (vda1 ← vda ← virtio0 ← virtio_blk)"
+	chain := Reason{Kind: RootDevice, Rule: "root device chain (vda1 ← vda ← virtio0 ← virtio_blk)"}
 	s := resolve(t, tr, Selection{Wants: []Want{
-		{Name: "fs-ext4", Reason: "root filesystem ext4"},
+		{Name: "fs-ext4", Reason: Reason{Kind: RootDevice, Rule: "root filesystem ext4"}},
 		{Name: "virtio_blk", Reason: chain},
-		{Name: "pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00", Reason: "root device chain (modalias)", IfMissing: MissingIgnore},
-		{Name: "usb-storage", Reason: "loaded on host", IfMissing: MissingWarn},
-		{Name: "no_such_module", Reason: "loaded on host", IfMissing: MissingWarn},
-		{Name: "platform:no-such-device", Reason: "root device chain (modalias)", IfMissing: MissingIgnore},
+		{Name: "pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00", Reason: Reason{Kind: RootDevice, Rule: "root device chain (modalias)"}, IfMissing: MissingIgnore},
+		{Name: "usb-storage", Reason: Reason{Kind: HostLoaded, Rule: "loaded on host"}, IfMissing: MissingWarn},
+		{Name: "no_such_module", Reason: Reason{Kind: HostLoaded, Rule: "loaded on host"}, IfMissing: MissingWarn},
+		{Name: "platform:no-such-device", Reason: Reason{Kind: RootDevice, Rule: "root device chain (modalias)"}, IfMissing: MissingIgnore},
 	}})
 	for _, c := range []struct{ name, reason string }{
 		{"ext4", "root filesystem ext4"},
-		{"virtio_blk", chain},
+		{"virtio_blk", chain.Rule},
 		{"virtio_pci", "root device chain (modalias)"},
 		{"usb_storage", "loaded on host"},
 		{"jbd2", "dependency of ext4"},
 	} {
-		if m := findModule(s, c.name); m == nil || !slices.Contains(m.Reasons, c.reason) {
+		if m := findModule(s, c.name); m == nil || !slices.Contains(reasonTexts(m.Reasons), c.reason) {
 			t.Errorf("Resolve(Wants): module %s = %+v, want reason %q", c.name, m, c.reason)
 		}
 	}
@@ -44,11 +44,11 @@ func TestResolveWants(t *testing.T) {
 	}
 	// ForceLoad Wants: the modules an alias resolves to are force-loaded,
 	// builtins and hard dependencies are not.
-	crypt := "root device chain (dm-0 ← LUKS2 cipher aes-xts-plain64)"
+	crypt := Reason{Kind: RootDevice, Rule: "root device chain (dm-0 ← LUKS2 cipher aes-xts-plain64)"}
 	s = resolve(t, tr, Selection{ForceLoad: []string{"loop"}, Wants: []Want{
 		{Name: "crypto-xts", Reason: crypt, IfMissing: MissingWarn, ForceLoad: true},
 		{Name: "crypto-aes", Reason: crypt, IfMissing: MissingWarn, ForceLoad: true},
-		{Name: "dm_crypt", Reason: "root device chain (dm-0 ← dm-crypt)"},
+		{Name: "dm_crypt", Reason: Reason{Kind: RootDevice, Rule: "root device chain (dm-0 ← dm-crypt)"}},
 	}})
 	if want := []string{"loop", "xts", "aesni_intel"}; !slices.Equal(s.ForceLoad[:min(3, len(s.ForceLoad))], want) {
 		t.Errorf("Resolve(ForceLoad Wants crypto-xts, crypto-aes).ForceLoad = %q, want %q first", s.ForceLoad, want)
@@ -59,7 +59,7 @@ func TestResolveWants(t *testing.T) {
 		}
 	}
 
-	_, err := Resolve(context.Background(), tr, Selection{Wants: []Want{{Name: "no_such_driver", Reason: "root device chain (sda ← no_such_driver)"}}})
+	_, err := Resolve(context.Background(), tr, Selection{Wants: []Want{{Name: "no_such_driver", Reason: Reason{Kind: RootDevice, Rule: "root device chain (sda ← no_such_driver)"}}}})
 	if err == nil || !strings.Contains(err.Error(), "no_such_driver") || !strings.Contains(err.Error(), "root device chain") {
 		t.Errorf("Resolve(missing required Want) error = %v, want one naming it and its reason", err)
 	}

@@ -40,10 +40,10 @@ func detectHost(procDir, sysDir string, log *slog.Logger) (*hostinfo.Host, error
 func hostWants(h *hostinfo.Host) []modules.Want {
 	wants := make([]modules.Want, 0, len(h.Needs))
 	for _, n := range h.Needs {
-		w := modules.Want{Name: n.Name, Reason: n.Reason}
+		w := modules.Want{Name: n.Name, Reason: modules.Reason{Kind: modules.RootDevice, Rule: n.Reason}}
 		switch n.Kind {
 		case hostinfo.Loaded:
-			w.IfMissing = modules.MissingWarn
+			w.Reason.Kind, w.IfMissing = modules.HostLoaded, modules.MissingWarn
 		case hostinfo.RootModalias:
 			w.IfMissing = modules.MissingIgnore
 		case hostinfo.RootCrypto, hostinfo.RootTarget:

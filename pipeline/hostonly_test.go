@@ -170,13 +170,13 @@ func TestHostHelpers(t *testing.T) {
 		},
 	}
 	want := []modules.Want{
-		{Name: "virtio_blk", Reason: "loaded on host", IfMissing: modules.MissingWarn},
-		{Name: "fs-ext4", Reason: "root filesystem ext4", IfMissing: modules.MissingError},
-		{Name: "dm_mod", Reason: "root device chain", IfMissing: modules.MissingError},
-		{Name: "virtio_pci", Reason: "root device chain", IfMissing: modules.MissingError},
-		{Name: "pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00", Reason: "root device chain", IfMissing: modules.MissingIgnore},
-		{Name: "crypto-aes", Reason: "root device chain", IfMissing: modules.MissingWarn, ForceLoad: true},
-		{Name: "dm_raid", Reason: "root device chain", IfMissing: modules.MissingWarn, ForceLoad: true},
+		{Name: "virtio_blk", Reason: modules.Reason{Kind: modules.HostLoaded, Rule: "loaded on host"}, IfMissing: modules.MissingWarn},
+		{Name: "fs-ext4", Reason: modules.Reason{Kind: modules.RootDevice, Rule: "root filesystem ext4"}, IfMissing: modules.MissingError},
+		{Name: "dm_mod", Reason: modules.Reason{Kind: modules.RootDevice, Rule: "root device chain"}, IfMissing: modules.MissingError},
+		{Name: "virtio_pci", Reason: modules.Reason{Kind: modules.RootDevice, Rule: "root device chain"}, IfMissing: modules.MissingError},
+		{Name: "pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00", Reason: modules.Reason{Kind: modules.RootDevice, Rule: "root device chain"}, IfMissing: modules.MissingIgnore},
+		{Name: "crypto-aes", Reason: modules.Reason{Kind: modules.RootDevice, Rule: "root device chain"}, IfMissing: modules.MissingWarn, ForceLoad: true},
+		{Name: "dm_raid", Reason: modules.Reason{Kind: modules.RootDevice, Rule: "root device chain"}, IfMissing: modules.MissingWarn, ForceLoad: true},
 	}
 	if got := hostWants(h); !reflect.DeepEqual(got, want) {
 		t.Errorf("hostWants = %+v, want %+v", got, want)

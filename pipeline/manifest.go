@@ -42,9 +42,9 @@ type ManifestPackage struct {
 
 // ManifestModule is one kernel module copied into the image.
 type ManifestModule struct {
-	Name    string   `json:"name"`
-	Size    int64    `json:"size"`
-	Reasons []string `json:"reasons"`
+	Name    string           `json:"name"`
+	Size    int64            `json:"size"`
+	Reasons []modules.Reason `json:"reasons"` // {"kind": "dependency", "parent": "ext4"}, {"kind": "include", "rule": "dm_.*"}, …
 }
 
 // manifest describes the finished build b.

@@ -35,7 +35,7 @@ flags mean what they mean for build.`)
 		return err
 	}
 	if *why != "" {
-		lines, err := whyChains(set, kmod.Normalize(*why))
+		lines, err := whyLines(set, kmod.Normalize(*why))
 		if err != nil {
 			return fmt.Errorf("%w for kernel %s", err, version)
 		}
@@ -47,10 +47,10 @@ flags mean what they mean for build.`)
 	var total int64
 	for _, m := range set.Modules {
 		total += m.Size
-		fmt.Fprintf(w, "%s\t%d\t%s\n", m.Name, m.Size, strings.Join(m.Reasons, "; "))
+		fmt.Fprintf(w, "%s\t%d\t%s\n", m.Name, m.Size, reasonList(m.Reasons))
 	}
 	for _, b := range set.Builtins {
-		fmt.Fprintf(w, "%s\tbuiltin\t%s\n", b.Name, strings.Join(b.Reasons, "; "))
+		fmt.Fprintf(w, "%s\tbuiltin\t%s\n", b.Name, reasonList(b.Reasons))
 	}
 	w.Flush()
 	fmt.Fprintf(env.Stdout, "kernel %s: %d modules, %d bytes; %d builtin; %d firmware files named\n", version, len(set.Modules), total, len(set.Builtins), len(set.Firmware))
@@ -60,43 +60,38 @@ flags mean what they mean for build.`)
 	return nil
 }
 
-// whyChains explains why module name is in set: its size and path, then
-// each reason, with "dependency of X" and "softdep of X" reasons followed
-// back (indented) to a module a rule or the host asked for.
-func whyChains(set *modules.Set, name string) ([]string, error) {
-	byName := map[string]*modules.Module{}
-	for i := range set.Modules {
-		byName[set.Modules[i].Name] = &set.Modules[i]
+// whyLines prints set.Why(name): a header with the module's path and size
+// (or that it is builtin), then the chains as a tree, each reason indented
+// below the one it explains.
+func whyLines(set *modules.Set, name string) ([]string, error) {
+	chains, err := set.Why(name)
+	if err != nil {
+		return nil, err
 	}
-	m := byName[name]
-	if m == nil {
-		for _, b := range set.Builtins {
-			if b.Name == name {
-				out := []string{fmt.Sprintf("%s is built into the kernel (not copied):", b.Name)}
-				for _, r := range b.Reasons {
-					out = append(out, "  "+r)
-				}
-				return out, nil
-			}
+	var out []string
+	if m := set.Module(name); m != nil {
+		out = append(out, fmt.Sprintf("%s (%s, %d bytes):", m.Name, m.Rel, m.Size))
+	} else {
+		out = append(out, fmt.Sprintf("%s is built into the kernel (not copied):", name))
+	}
+	var prev []modules.Reason
+	for _, c := range chains {
+		i := 0
+		for i < len(prev) && i < len(c) && prev[i] == c[i] {
+			i++ // printed with the previous chain
 		}
-		return nil, fmt.Errorf("module %s is not in the set", name)
-	}
-	out := []string{fmt.Sprintf("%s (%s, %d bytes):", m.Name, m.Rel, m.Size)}
-	var walk func(m *modules.Module, depth int, seen map[string]bool)
-	walk = func(m *modules.Module, depth int, seen map[string]bool) {
-		for _, r := range m.Reasons {
-			out = append(out, strings.Repeat("  ", depth)+"← "+r)
-			_, parent, ok := strings.Cut(r, " of ")
-			if !ok || !(strings.HasPrefix(r, "dependency of ") || strings.HasPrefix(r, "softdep of ") || strings.HasPrefix(r, "weakdep of ")) {
-				continue
-			}
-			if p := byName[parent]; p != nil && !seen[parent] {
-				seen[parent] = true
-				walk(p, depth+1, seen)
-				delete(seen, parent)
-			}
+		for ; i < len(c); i++ {
+			out = append(out, strings.Repeat("  ", i+1)+"← "+c[i].String())
 		}
+		prev = c
 	}
-	walk(m, 1, map[string]bool{m.Name: true})
 	return out, nil
+}
+
+func reasonList(rs []modules.Reason) string {
+	s := make([]string, len(rs))
+	for i, r := range rs {
+		s[i] = r.String()
+	}
+	return strings.Join(s, "; ")
 }
