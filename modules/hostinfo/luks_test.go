@@ -222,19 +222,8 @@ func TestParseCrypto(t *testing.T) {
 // device dm-0 on vda1), as in the e2e fixture, with and without the device.
 func TestRootChainLUKSLVM(t *testing.T) {
 	vda := virtioDisk("vda", "virtio1", "0000:00:04.0", "254:1")
-	dm := sysfs{
-		links: map[string]string{
-			"dev/block/253:1":                        "../../devices/virtual/block/dm-1",
-			"devices/virtual/block/dm-1/slaves/dm-0": "../../dm-0",
-			"devices/virtual/block/dm-0/slaves/vda1": "../../../../pci0000:00/0000:00:04.0/virtio1/block/vda/vda1",
-		},
-		files: map[string]string{
-			"devices/virtual/block/dm-1/dm/uuid": "LVM-Zq3kR1wYpE2cT7vB9nM0aS5dF6gH8jK1Lq4wE7rT2yU5iO8pA3sD6fG9hJ2kL5zX",
-			"devices/virtual/block/dm-1/dm/name": "vgc-root",
-			"devices/virtual/block/dm-0/dm/uuid": "CRYPT-LUKS2-7a8b9c0d1e2f4a3b8c4d5e6f7a8b9c0d-luks-7a8b9c0d",
-			"devices/virtual/block/dm-0/dm/name": "luks-7a8b9c0d",
-		},
-	}
+	dm := dmStack([2]string{"LVM-Zq3kR1wYpE2cT7vB9nM0aS5dF6gH8jK1Lq4wE7rT2yU5iO8pA3sD6fG9hJ2kL5zX", "vgc-root"},
+		[2]string{"CRYPT-LUKS2-7a8b9c0d1e2f4a3b8c4d5e6f7a8b9c0d-luks-7a8b9c0d", "luks-7a8b9c0d"})
 	sys := merge(vda, dm).write(t)
 	root := mountinfo.Mount{Dev: "253:1", FSType: "ext4", Source: "/dev/mapper/vgc-root"}
 	lvm := "dm-1 ← dm-0"
