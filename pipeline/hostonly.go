@@ -18,7 +18,7 @@ import (
 // detectHost runs the host-only detection of a build, once: hostinfo.Detect
 // on opts.ProcDir and opts.SysDir ("" = /proc and /sys; a recorded copy
 // works too), and on a live host /dev, whose LUKS headers it reads (up to
-// hostinfo.LUKSHeaderMax each). The helpers below take its result.
+// luks.HeaderMax each). The helpers below take its result.
 func detectHost(opts Options, log *slog.Logger) (*hostinfo.Host, error) {
 	d, _ := hostDirs(opts.ProcDir, opts.SysDir)
 	h, err := hostinfo.Detect(d)
