@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -252,23 +253,11 @@ func (s *Set) collectDeps(n string, need map[string]bool) {
 // topoOrder lists the modules of s with every module after its hard
 // dependencies, deterministically.
 func (s *Set) topoOrder() []string {
-	var out []string
-	done := map[string]bool{}
-	var visit func(n string)
-	visit = func(n string) {
-		if done[n] {
-			return
-		}
-		done[n] = true
-		deps := append([]string(nil), s.deps[n]...)
-		sort.Strings(deps)
-		for _, d := range deps {
-			visit(d)
-		}
-		out = append(out, n)
+	names := make([]string, len(s.Modules))
+	for i, m := range s.Modules {
+		names[i] = m.Name
 	}
-	for _, m := range s.Modules {
-		visit(m.Name)
-	}
-	return out
+	return kmod.DepOrder(names, func(n string) []string {
+		return slices.Sorted(slices.Values(s.deps[n]))
+	}, nil)
 }

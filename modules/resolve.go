@@ -247,14 +247,9 @@ func (r *resolver) addBuiltin(name string, reason Reason) {
 		b = &Builtin{Name: name}
 		r.builtins[name] = b
 	}
-	b.Reasons = appendNew(b.Reasons, reason)
-}
-
-func appendNew(list []Reason, s Reason) []Reason {
-	if slices.Contains(list, s) {
-		return list
+	if !slices.Contains(b.Reasons, reason) {
+		b.Reasons = append(b.Reasons, reason)
 	}
-	return append(list, s)
 }
 
 // roots queues what the rules select.
@@ -377,7 +372,9 @@ func (r *resolver) closure(ctx context.Context) error {
 
 func (r *resolver) process(ctx context.Context, it item) error {
 	if m := r.set[it.name]; m != nil {
-		m.Reasons = appendNew(m.Reasons, it.reason)
+		if !slices.Contains(m.Reasons, it.reason) {
+			m.Reasons = append(m.Reasons, it.reason)
+		}
 		return nil
 	}
 	tm := r.t.mods[it.name]

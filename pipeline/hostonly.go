@@ -16,7 +16,7 @@ import (
 // detectHost runs the host-only detection of a build, once: hostinfo.Detect
 // on procDir and sysDir ("" = /proc and /sys; a recorded copy
 // works too), and on a live host /dev, whose LUKS headers it reads (up to
-// hostinfo.LUKSHeaderMax each). The helpers below take its result.
+// luks.HeaderMax each). The helpers below take its result.
 func detectHost(procDir, sysDir string, log *slog.Logger) (*hostinfo.Host, error) {
 	d, _ := hostDirs(procDir, sysDir)
 	h, err := hostinfo.Detect(d)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pkginitrd/pkginitrd/internal/kmod"
 	"github.com/pkginitrd/pkginitrd/stage0/bootconf"
 	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
 	"github.com/pkginitrd/pkginitrd/stage0/dm"
@@ -81,7 +82,7 @@ func settings(c *cmdline.CmdLine, conf *bootconf.Config) (bootSettings, error) {
 	}
 	seen := map[string]bool{}
 	for _, m := range append(append([]string(nil), c.ModulesLoad...), conf.ForceLoad...) {
-		if m = cmdline.NormalizeModule(m); !seen[m] {
+		if m = kmod.Normalize(m); !seen[m] {
 			seen[m] = true
 			s.ForceLoad = append(s.ForceLoad, m)
 		}

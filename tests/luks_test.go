@@ -1,13 +1,14 @@
 package tests
 
 import (
-	"encoding/binary"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pkginitrd/pkginitrd/internal/luks"
 )
 
 const (
@@ -265,10 +266,11 @@ func damageLUKS2Header(t *testing.T, disk string) string {
 	if _, err := f.ReadAt(hdr, 0); err != nil {
 		t.Fatal(err)
 	}
-	if string(hdr[:6]) != "LUKS\xba\xbe" || binary.BigEndian.Uint16(hdr[6:]) != 2 {
-		t.Fatalf("%s: no LUKS2 header at 0", disk)
+	h, err := luks.ParseHeader(hdr)
+	if err != nil || h.Secondary || h.Version != 2 {
+		t.Fatalf("%s: no LUKS2 header at 0 (%v)", disk, err)
 	}
-	size := int64(binary.BigEndian.Uint64(hdr[8:]))
+	size := int64(h.Size)
 	junk := []byte(strings.Repeat("\xde\xad", 32))
 	for _, off := range []int64{0, size} {
 		// The checksum field: 64 bytes at 448 of each binary header.

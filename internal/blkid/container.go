@@ -6,13 +6,14 @@ import (
 	"hash/crc32"
 	"io"
 	"strings"
+
+	"github.com/pkginitrd/pkginitrd/internal/luks"
 )
 
-// probeLUKS reads a LUKS1 or LUKS2 primary header at 0: the UUID is stored
-// as text at 168, LUKS2 adds a label at 24 and a subsystem at 208.
+// probeLUKS reads a LUKS1 or LUKS2 primary header at 0.
 func probeLUKS(h head, _ io.ReaderAt) (*Info, error) {
-	if hdr := h.at(0, 256); hdr != nil && string(hdr[0:6]) == luksMagic {
-		return luksInfo(hdr), nil
+	if l, err := luks.ParseHeader(h.at(0, 256)); err == nil && !l.Secondary {
+		return luksInfo(l), nil
 	}
 	return nil, nil
 }
@@ -22,7 +23,7 @@ func probeLUKS(h head, _ io.ReaderAt) (*Info, error) {
 // offsets cryptsetup may put it, as libblkid does: cryptsetup opens such a
 // container from that copy.
 func probeLUKS2Secondary(h head, r io.ReaderAt) (*Info, error) {
-	for _, off := range luks2SecondaryOffsets() {
+	for _, off := range luks.SecondaryOffsets() {
 		hdr := h.at(off, 256)
 		if hdr == nil {
 			var err error
@@ -30,37 +31,21 @@ func probeLUKS2Secondary(h head, r io.ReaderAt) (*Info, error) {
 				return nil, nil // the device ends before: no such copy
 			}
 		}
-		if string(hdr[0:6]) == luks2SecondaryMagic && binary.BigEndian.Uint16(hdr[6:]) == 2 {
-			return luksInfo(hdr), nil
+		if l, err := luks.ParseHeader(hdr); err == nil && l.Secondary {
+			return luksInfo(l), nil
 		}
 	}
 	return nil, nil
 }
 
-// Magic strings of the LUKS headers (cryptsetup's on-disk format docs).
-const (
-	luksMagic           = "LUKS\xba\xbe"
-	luks2SecondaryMagic = "SKUL\xba\xbe"
-)
-
-// luks2SecondaryOffsets are where a LUKS2 secondary header can start: right
-// after the primary header and its JSON area, whose size is one of these.
-func luks2SecondaryOffsets() []int {
-	return []int{0x4000, 0x8000, 0x10000, 0x20000, 0x40000, 0x80000, 0x100000, 0x200000, 0x400000}
-}
-
-func luksInfo(hdr []byte) *Info {
-	version := binary.BigEndian.Uint16(hdr[6:])
-	info := &Info{
+func luksInfo(l luks.Header) *Info {
+	return &Info{
 		Type:    "crypto_LUKS",
 		Usage:   UsageCrypto,
-		Version: fmt.Sprint(version),
-		UUID:    cString(hdr[168:208]),
+		Version: fmt.Sprint(l.Version),
+		UUID:    l.UUID,
+		Label:   l.Label,
 	}
-	if version == 2 {
-		info.Label = cString(hdr[24:72])
-	}
-	return info
 }
 
 // probeLVM2 finds an LVM2 physical-volume label in one of the first four

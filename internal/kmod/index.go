@@ -256,7 +256,8 @@ type Step struct {
 // wrapping fs.ErrNotExist. Soft dependencies that cannot be loaded are left
 // out.
 func (x *Index) LoadPlan(names ...string) ([]Step, error) {
-	p := planner{x: x, state: map[string]int{}, ok: map[string]error{}}
+	p := planner{x: x, ok: map[string]error{}}
+	var roots []string
 	for _, name := range names {
 		mods, builtin := x.Lookup(name)
 		if len(mods) == 0 {
@@ -269,9 +270,10 @@ func (x *Index) LoadPlan(names ...string) ([]Step, error) {
 			if err := p.loadable(m); err != nil {
 				return nil, err
 			}
-			p.visit(m)
 		}
+		roots = append(roots, mods...)
 	}
+	p.order = DepOrder(roots, p.before, p.after)
 	return p.steps(), nil
 }
 
@@ -290,9 +292,36 @@ func (x *Index) LoadOrder(names ...string) ([]string, error) {
 
 type planner struct {
 	x     *Index
-	state map[string]int   // 1 visiting, 2 done
 	ok    map[string]error // memo of loadable
 	order []string
+}
+
+// DepOrder lists roots and, transitively, what they need, each once, depth
+// first: a module comes after the modules before(m) names and ahead of those
+// after(m) names (after may be nil). A cycle is cut where it closes.
+func DepOrder(roots []string, before, after func(m string) []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	var visit func(m string)
+	visit = func(m string) {
+		if seen[m] {
+			return
+		}
+		seen[m] = true
+		for _, d := range before(m) {
+			visit(d)
+		}
+		out = append(out, m)
+		if after != nil {
+			for _, d := range after(m) {
+				visit(d)
+			}
+		}
+	}
+	for _, m := range roots {
+		visit(m)
+	}
+	return out
 }
 
 // loadable checks that m and all its hard dependencies, transitively, are
@@ -317,29 +346,33 @@ func (p *planner) loadable(m string) error {
 	return err
 }
 
-func (p *planner) visit(m string) {
-	if p.state[m] != 0 {
-		return // done, or a soft dependency cycle
-	}
-	p.state[m] = 1
-	pre, post := p.x.SoftDeps(m)
-	for _, s := range pre {
-		if p.loadable(s) == nil {
-			p.visit(s)
-		}
-	}
-	// modules.dep lists dependencies to be loaded last to first.
+// before lists what must load ahead of m: its loadable soft "pre"
+// dependencies, then its hard dependencies (modules.dep lists them to be
+// loaded last to first).
+func (p *planner) before(m string) []string {
+	pre, _ := p.x.SoftDeps(m)
+	out := p.loadableOnly(pre)
 	deps := p.x.deps[m]
 	for i := len(deps) - 1; i >= 0; i-- {
-		p.visit(deps[i])
+		out = append(out, deps[i])
 	}
-	p.order = append(p.order, m)
-	p.state[m] = 2
-	for _, s := range post {
+	return out
+}
+
+// after lists m's loadable soft "post" dependencies.
+func (p *planner) after(m string) []string {
+	_, post := p.x.SoftDeps(m)
+	return p.loadableOnly(post)
+}
+
+func (p *planner) loadableOnly(names []string) []string {
+	var out []string
+	for _, s := range names {
 		if p.loadable(s) == nil {
-			p.visit(s)
+			out = append(out, s)
 		}
 	}
+	return out
 }
 
 // steps turns the order into a plan. Every After edge points to an earlier

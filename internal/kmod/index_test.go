@@ -179,3 +179,29 @@ func TestReadIndexMissing(t *testing.T) {
 		t.Errorf("ReadIndexFS(bad modules.dep) succeeded, want an error")
 	}
 }
+
+func TestDepOrder(t *testing.T) {
+	graph := func(g map[string][]string) func(string) []string {
+		return func(m string) []string { return g[m] }
+	}
+	for _, tc := range []struct {
+		name          string
+		roots         []string
+		before, after map[string][]string
+		want          []string
+	}{
+		{"chain", []string{"a"}, map[string][]string{"a": {"b"}, "b": {"c"}}, nil, []string{"c", "b", "a"}},
+		{"shared dependency once", []string{"a", "d"}, map[string][]string{"a": {"b", "c"}, "d": {"c"}}, nil, []string{"b", "c", "a", "d"}},
+		{"after comes after", []string{"a"}, map[string][]string{"a": {"b"}}, map[string][]string{"a": {"p"}, "b": {"q"}}, []string{"b", "q", "a", "p"}},
+		{"cycle cut where it closes", []string{"a"}, map[string][]string{"a": {"b"}, "b": {"a"}}, nil, []string{"b", "a"}},
+		{"no roots", nil, nil, nil, nil},
+	} {
+		var after func(string) []string
+		if tc.after != nil {
+			after = graph(tc.after)
+		}
+		if got := DepOrder(tc.roots, graph(tc.before), after); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: DepOrder(%q) = %q, want %q", tc.name, tc.roots, got, tc.want)
+		}
+	}
+}

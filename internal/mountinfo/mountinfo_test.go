@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// exitrdMountinfo is /proc/self/mountinfo as /shutdown sees it after
+// exitrdFixture is /proc/self/mountinfo as /shutdown sees it after
 // systemd-shutdown's pivot. The first seven lines were captured in the
 // e2e guest (tests/shutdown_test.go): the shutdown root is a bind of
 // /run/initramfs (its parent, the initramfs, is not visible), the old
@@ -14,29 +14,21 @@ import (
 // was moved there from /sysroot), and /dev, /proc, /sys were moved in.
 // The rest are added: a mount point with a space (the kernel escapes it),
 // a mount on top of another at the same path, and a sibling path that
-// only shares the prefix. stage0/shutdown's tests use the same lines.
-const exitrdMountinfo = `21 27 0:19 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw
-22 27 0:20 / /sys rw,nosuid,nodev,noexec,relatime - sysfs sysfs rw
-23 27 0:5 / /dev rw,nosuid,relatime - devtmpfs devtmpfs rw,size=478992k,nr_inodes=119748,mode=755,inode64
-24 26 0:21 / /oldroot/run rw,nosuid,nodev - tmpfs tmpfs rw,mode=755,inode64
-25 23 0:22 / /dev/pts rw,nosuid,noexec,relatime - devpts devpts rw,gid=5,mode=620,ptmxmode=666
-26 27 253:1 / /oldroot rw,relatime - ext4 /dev/dm-1 rw
-27 1 0:21 /initramfs / rw,nosuid,nodev - tmpfs tmpfs rw,mode=755,inode64
-40 26 0:31 / /oldroot/media/usb\040stick rw shared:7 - vfat /dev/sdb1 rw
-41 40 0:32 / /oldroot/media/usb\040stick/sub rw - tmpfs tmpfs rw
-42 26 0:33 / /oldroot/tmp rw - tmpfs tmpfs rw
-43 42 0:34 / /oldroot/tmp rw - tmpfs tmpfs rw
-50 27 0:35 / /oldrootfoo rw - tmpfs tmpfs rw
-`
+// only shares the prefix. stage0/shutdown's tests read the same file.
+const exitrdFixture = "testdata/exitrd.mountinfo"
 
 func TestParse(t *testing.T) {
+	exitrd, err := os.ReadFile(exitrdFixture)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		in   string
 		want map[int]Mount // index in the result → mount
 		n    int           // number of mounts
 	}{
-		{"exitrd guest", exitrdMountinfo, map[int]Mount{
+		{"exitrd guest", string(exitrd), map[int]Mount{
 			5: {ID: 26, Parent: 27, Dev: "253:1", Root: "/", MountPoint: "/oldroot", FSType: "ext4", Source: "/dev/dm-1"},
 			6: {ID: 27, Parent: 1, Dev: "0:21", Root: "/initramfs", MountPoint: "/", FSType: "tmpfs", Source: "tmpfs"},
 			7: {ID: 40, Parent: 26, Dev: "0:31", Root: "/", MountPoint: "/oldroot/media/usb stick", FSType: "vfat", Source: "/dev/sdb1"},

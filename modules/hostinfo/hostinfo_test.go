@@ -112,21 +112,31 @@ func virtioDisk(name, vdev, pciDev, majmin string) sysfs {
 	}
 }
 
+// dmStack is dm-1 (253:1) on dm-0 on virtioDisk's vda1, each given as
+// {dm/uuid, dm/name}; an empty name leaves dm/name out.
+func dmStack(dm1, dm0 [2]string) sysfs {
+	const dir = "devices/virtual/block/"
+	s := sysfs{
+		links: map[string]string{
+			"dev/block/253:1":        "../../" + dir + "dm-1",
+			dir + "dm-1/slaves/dm-0": "../../dm-0",
+			dir + "dm-0/slaves/vda1": "../../../../pci0000:00/0000:00:04.0/virtio1/block/vda/vda1",
+		},
+		files: map[string]string{},
+	}
+	for dev, attrs := range map[string][2]string{"dm-1": dm1, "dm-0": dm0} {
+		s.files[dir+dev+"/dm/uuid"] = attrs[0]
+		if attrs[1] != "" {
+			s.files[dir+dev+"/dm/name"] = attrs[1]
+		}
+	}
+	return s
+}
+
 func TestRootChain(t *testing.T) {
 	vda := virtioDisk("vda", "virtio1", "0000:00:04.0", "254:1")
 	vdb := virtioDisk("vdb", "virtio2", "0000:00:05.0", "254:17")
-	dm := sysfs{
-		links: map[string]string{
-			"dev/block/253:1":                        "../../devices/virtual/block/dm-1",
-			"devices/virtual/block/dm-1/slaves/dm-0": "../../dm-0",
-			"devices/virtual/block/dm-0/slaves/vda1": "../../../../pci0000:00/0000:00:04.0/virtio1/block/vda/vda1",
-		},
-		files: map[string]string{
-			"devices/virtual/block/dm-1/dm/uuid": "CRYPT-LUKS2-0123456789abcdef-root",
-			"devices/virtual/block/dm-1/dm/name": "root",
-			"devices/virtual/block/dm-0/dm/uuid": "LVM-abcdefgh",
-		},
-	}
+	dm := dmStack([2]string{"CRYPT-LUKS2-0123456789abcdef-root", "root"}, [2]string{"LVM-abcdefgh", ""})
 	md := sysfs{
 		links: map[string]string{
 			"dev/block/9:0":                         "../../devices/virtual/block/md0",

@@ -3,7 +3,6 @@ package hostinfo
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/pkginitrd/pkginitrd/internal/kmod"
+	"github.com/pkginitrd/pkginitrd/internal/luks"
 	"github.com/pkginitrd/pkginitrd/internal/mountinfo"
 )
 
@@ -474,13 +474,13 @@ func (w *walker) crypto(dir string, chain []string, uuid string) error {
 }
 
 // readLUKS parses the LUKS header of the device node dev.
-func readLUKS(dev string) (LUKS, error) {
+func readLUKS(dev string) (luks.Info, error) {
 	f, err := os.Open(dev)
 	if err != nil {
-		return LUKS{}, err
+		return luks.Info{}, err
 	}
 	defer f.Close()
-	l, err := ParseLUKS(io.LimitReader(f, LUKSHeaderMax))
+	l, err := luks.Read(f)
 	if err != nil {
 		return l, fmt.Errorf("%s: %w", dev, err)
 	}

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pkginitrd/pkginitrd/internal/kmod"
 )
 
 // DefaultTimeout is how long stage0 waits for the root device when the
@@ -150,7 +152,7 @@ func (c *CmdLine) HasBreak(hook string) bool {
 
 // Blacklisted reports whether module (any spelling) is blacklisted.
 func (c *CmdLine) Blacklisted(module string) bool {
-	n := NormalizeModule(module)
+	n := kmod.Normalize(module)
 	for _, b := range c.Blacklist {
 		if b == n {
 			return true
@@ -162,13 +164,7 @@ func (c *CmdLine) Blacklisted(module string) bool {
 // ModuleOptions returns the finit_module parameter string for module, e.g.
 // `debug=1 name="a b"`, built from its <module>.<param>= tokens.
 func (c *CmdLine) ModuleOptions(module string) string {
-	return strings.Join(c.ModuleParams[NormalizeModule(module)], " ")
-}
-
-// NormalizeModule maps a module name to the kernel's spelling: dashes become
-// underscores ("crc32c-intel" and "crc32c_intel" are the same module).
-func NormalizeModule(name string) string {
-	return strings.ReplaceAll(name, "-", "_")
+	return strings.Join(c.ModuleParams[kmod.Normalize(module)], " ")
 }
 
 func (c *CmdLine) apply(p Param) {
@@ -219,11 +215,11 @@ func (c *CmdLine) apply(p Param) {
 		c.Debug = c.boolParam(p, true)
 	case "module_blacklist", "rd.driver.blacklist", "modprobe.blacklist":
 		for _, m := range splitList(p.Value) {
-			c.Blacklist = append(c.Blacklist, NormalizeModule(m))
+			c.Blacklist = append(c.Blacklist, kmod.Normalize(m))
 		}
 	case "rd.modules-load", "rd.modules_load", "modules_load", "modules-load", "rd.driver.pre":
 		for _, m := range splitList(p.Value) {
-			c.ModulesLoad = append(c.ModulesLoad, NormalizeModule(m))
+			c.ModulesLoad = append(c.ModulesLoad, kmod.Normalize(m))
 		}
 	case "fsck.mode":
 		switch p.Value {
@@ -254,7 +250,7 @@ func (c *CmdLine) apply(p Param) {
 			if p.HasValue {
 				opt = param + "=" + quoteValue(p.Value)
 			}
-			mod = NormalizeModule(mod)
+			mod = kmod.Normalize(mod)
 			c.ModuleParams[mod] = append(c.ModuleParams[mod], opt)
 		}
 	}

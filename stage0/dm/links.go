@@ -24,14 +24,22 @@ func Mappings(sysRoot string) ([]Mapping, error) {
 	}
 	var out []Mapping
 	for _, e := range ents {
-		name, err := os.ReadFile(filepath.Join(dir, e.Name(), "dm", "name"))
-		if err != nil {
-			continue
+		if m, err := ReadMapping(filepath.Join(dir, e.Name())); err == nil {
+			out = append(out, m)
 		}
-		uuid, _ := os.ReadFile(filepath.Join(dir, e.Name(), "dm", "uuid"))
-		out = append(out, Mapping{Kernel: e.Name(), Name: strings.TrimSpace(string(name)), UUID: strings.TrimSpace(string(uuid))})
 	}
 	return out, nil
+}
+
+// ReadMapping reads dm/name and dm/uuid of the block device whose sysfs
+// directory is dir ("/sys/block/dm-0"); it fails when there is no dm/name.
+func ReadMapping(dir string) (Mapping, error) {
+	name, err := os.ReadFile(filepath.Join(dir, "dm", "name"))
+	if err != nil {
+		return Mapping{}, err
+	}
+	uuid, _ := os.ReadFile(filepath.Join(dir, "dm", "uuid"))
+	return Mapping{Kernel: filepath.Base(dir), Name: strings.TrimSpace(string(name)), UUID: strings.TrimSpace(string(uuid))}, nil
 }
 
 // Link makes devRoot/mapper/NAME for every mapping and devRoot/VG/LV for

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/pkginitrd/pkginitrd/stage0/dm"
 )
 
 // Kind is the kind of a stacked block device.
@@ -61,13 +63,12 @@ func ReadDevices(sysRoot string) ([]BlockDev, error) {
 		base := filepath.Join(dir, k)
 		switch {
 		case strings.HasPrefix(k, "dm-"):
-			name, err := os.ReadFile(filepath.Join(base, "dm", "name"))
+			m, err := dm.ReadMapping(base)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", k, err))
 				continue
 			}
-			uuid, _ := os.ReadFile(filepath.Join(base, "dm", "uuid"))
-			d.Kind, d.Name, d.UUID = DM, strings.TrimSpace(string(name)), strings.TrimSpace(string(uuid))
+			d.Kind, d.Name, d.UUID = DM, m.Name, m.UUID
 		case strings.HasPrefix(k, "loop"):
 			// loop/ exists only while a file is attached.
 			backing, err := os.ReadFile(filepath.Join(base, "loop", "backing_file"))
