@@ -10,12 +10,15 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/pkginitrd/pkginitrd/internal/blkid"
 	"github.com/pkginitrd/pkginitrd/stage0/bootconf"
 	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
 	"github.com/pkginitrd/pkginitrd/stage0/console"
 	"github.com/pkginitrd/pkginitrd/stage0/device"
 	"github.com/pkginitrd/pkginitrd/stage0/fsck"
+	"github.com/pkginitrd/pkginitrd/stage0/machine"
 	"github.com/pkginitrd/pkginitrd/stage0/modload"
 	"github.com/pkginitrd/pkginitrd/stage0/mount"
 	"github.com/pkginitrd/pkginitrd/stage0/switchroot"
@@ -34,7 +37,7 @@ const (
 
 // boot is the state of one boot: what was decided, found and loaded.
 type boot struct {
-	sys    System
+	sys    machine.Machine
 	log    *slog.Logger
 	report func(text string) // to the console whatever the log level, and the log file
 	cmd    *cmdline.CmdLine
@@ -44,7 +47,7 @@ type boot struct {
 
 	// Hotplug: the event source, the wake-up for the root wait, and the
 	// module loads it started.
-	events  EventSource
+	events  machine.EventSource
 	wake    chan struct{}
 	loads   sync.WaitGroup
 	mu      sync.Mutex // guards devs, read by the failure report
@@ -54,7 +57,7 @@ type boot struct {
 	lvmSeen map[string]bool // LVM physical volumes activation ran for (storage.go)
 }
 
-func newBoot(sys System, log *slog.Logger, report func(string), cmd *cmdline.CmdLine, conf *bootconf.Config, set bootSettings, loader *modload.Loader) *boot {
+func newBoot(sys machine.Machine, log *slog.Logger, report func(string), cmd *cmdline.CmdLine, conf *bootconf.Config, set bootSettings, loader *modload.Loader) *boot {
 	return &boot{sys: sys, log: log, report: report, cmd: cmd, conf: conf, set: set, loader: loader, wake: make(chan struct{}, 1)}
 }
 
@@ -106,8 +109,9 @@ func (b *boot) emergencyAction(err error) error {
 	if action == "" {
 		action = "halt"
 	}
-	cmd := map[string]int{"reboot": RebootRestart, "poweroff": RebootPowerOff, "halt": RebootHalt}[action]
+	cmd := map[string]int{"reboot": unix.LINUX_REBOOT_CMD_RESTART, "poweroff": unix.LINUX_REBOOT_CMD_POWER_OFF, "halt": unix.LINUX_REBOOT_CMD_HALT}[action]
 	b.report("giving up (rd.emergency=" + action + ")")
+	b.sys.Sync()
 	if rerr := b.sys.Reboot(cmd); rerr != nil {
 		return fmt.Errorf("%w; %s failed: %v", err, action, rerr)
 	}
@@ -361,7 +365,8 @@ func (b *boot) fsck(ctx context.Context, mode, repair string) error {
 		return nil
 	case fsck.Reboot:
 		b.report("fsck repaired the root filesystem and asks for a reboot; rebooting")
-		if rerr := b.sys.Reboot(RebootRestart); rerr != nil {
+		b.sys.Sync()
+		if rerr := b.sys.Reboot(unix.LINUX_REBOOT_CMD_RESTART); rerr != nil {
 			return fmt.Errorf("reboot after fsck: %w", rerr)
 		}
 		return errors.New("reboot after fsck returned")

@@ -16,7 +16,7 @@ import (
 // in RAM (on /run) until poweroff. Only the program goes there, no key
 // material.
 func (b *boot) keepShutdown() {
-	devs, err := b.sys.StorageStack()
+	devs, err := b.sys.Devices()
 	if err != nil {
 		b.log.Warn("cannot list device-mapper and loop devices; keeping the shutdown program in case", "err", err)
 	} else if len(devs) == 0 {
@@ -27,5 +27,9 @@ func (b *boot) keepShutdown() {
 		b.log.Warn("cannot keep the shutdown program: the root will not be unmounted cleanly at poweroff", "err", err)
 		return
 	}
-	b.log.Info("kept the shutdown program for a clean poweroff", "path", shutdownDir+"/"+shutdown.Program, "devices", strings.Join(devs, " "))
+	var names []string
+	for _, d := range devs {
+		names = append(names, d.Kernel)
+	}
+	b.log.Info("kept the shutdown program for a clean poweroff", "path", shutdownDir+"/"+shutdown.Program, "devices", strings.Join(names, " "))
 }

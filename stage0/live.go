@@ -83,7 +83,7 @@ func (b *boot) logLiveWarnings(p live.Plan) {
 
 func (b *boot) liveSetup() *live.Setup {
 	return &live.Setup{
-		Sys: b.sys.Live,
+		Sys: b.sys,
 		Log: b.log,
 		Load: func(ctx context.Context, names ...string) {
 			if err := b.loader.Load(ctx, names...); err != nil {

@@ -1,12 +1,12 @@
 package stage0
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -17,6 +17,7 @@ import (
 	"github.com/pkginitrd/pkginitrd/stage0/bootconf"
 	"github.com/pkginitrd/pkginitrd/stage0/bootlog"
 	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
+	"github.com/pkginitrd/pkginitrd/stage0/machine"
 	"github.com/pkginitrd/pkginitrd/stage0/modload"
 	"github.com/pkginitrd/pkginitrd/stage0/mount"
 	"github.com/pkginitrd/pkginitrd/stage0/reaper"
@@ -48,7 +49,7 @@ func Main(args []string) int {
 	h := bootlog.New(os.Stderr, level, bootlog.Uptime)
 	log := slog.New(h)
 	ignoreSignals(log)
-	err := bootMain(ctx, LinuxSystem(sysRoot, devRoot, &r), log, h, level)
+	err := bootMain(ctx, LinuxMachine(&r), log, h, level)
 	fmt.Fprintf(os.Stderr, "pkginitrd: %v\npkginitrd: cannot continue; reboot the machine\n", err)
 	hang()
 	return 1
@@ -76,9 +77,9 @@ func hang() {
 }
 
 // bootMain is Main after the PID check: early mounts, log file, command
-// line, config, then the plan. It returns only if the boot ended without a
-// shell to fall back to.
-func bootMain(ctx context.Context, sys System, log *slog.Logger, h *bootlog.Handler, level *slog.LevelVar) error {
+// line, config, then the plan, all through sys. It returns only if the
+// boot ended without a shell to fall back to.
+func bootMain(ctx context.Context, sys machine.Machine, log *slog.Logger, h *bootlog.Handler, level *slog.LevelVar) error {
 	version := "(unknown)"
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		version = bi.Main.Version
@@ -89,10 +90,10 @@ func bootMain(ctx context.Context, sys System, log *slog.Logger, h *bootlog.Hand
 	cmd := cmdline.Parse("")
 	if err := sys.Mount(mount.API()[0]); err != nil {
 		log.Error("cannot mount /proc", "err", err)
-	} else if c, err := readCmdline(); err != nil {
+	} else if b, err := sys.ReadFile("/proc/cmdline"); err != nil {
 		log.Error("cannot read the kernel command line; using defaults", "err", err)
 	} else {
-		cmd = c
+		cmd = cmdline.Parse(string(b))
 	}
 	switch {
 	case cmd.Debug:
@@ -110,17 +111,21 @@ func bootMain(ctx context.Context, sys System, log *slog.Logger, h *bootlog.Hand
 		}
 	}
 
-	loader := modload.New(modload.Config{Index: kmod.NewIndex(kmod.IndexFiles{}), Sys: modload.System{LoadModule: sys.LoadModule}, Log: log})
+	loader := modload.New(modload.Config{Index: kmod.NewIndex(kmod.IndexFiles{}), Sys: sys, Log: log})
 	b := newBoot(sys, log, h.Report, cmd, &bootconf.Config{}, bootSettings{Timeout: cmd.Timeout}, loader)
 	if err := b.run(ctx, earlyMounts(), 0); err != nil {
 		return err
 	}
-	if err := openLog(h); err != nil {
+	f, err := sys.Append(logPath)
+	if err == nil {
+		err = h.SetFile(f)
+	}
+	if err != nil {
 		log.Warn("no boot log file", "path", logPath, "err", err)
 	}
 
-	release := kernelRelease()
-	conf := readConfig(log, release)
+	release, _ := sys.Uname() // unknown: no version check, no default module directory
+	conf := readConfig(sys, log, release)
 	if conf.KernelVersion != "" && release != "" && conf.KernelVersion != release {
 		log.Error("this initrd was built for another kernel: its modules will not load; rebuild it for the running kernel (pkginitrd build --kernel-version "+release+")",
 			"built_for", conf.KernelVersion, "running", release)
@@ -137,7 +142,7 @@ func bootMain(ctx context.Context, sys System, log *slog.Logger, h *bootlog.Hand
 	loader = modload.New(modload.Config{
 		Index:       index,
 		Dir:         conf.ModulesDir,
-		Sys:         modload.System{LoadModule: sys.LoadModule},
+		Sys:         sys,
 		Log:         log,
 		Params:      cmd.ModuleOptions,
 		Blacklisted: cmd.Blacklisted,
@@ -152,37 +157,14 @@ func bootMain(ctx context.Context, sys System, log *slog.Logger, h *bootlog.Hand
 	return b.run(ctx, steps, retryFrom)
 }
 
-// openLog creates /run/initramfs/boot.log and points the handler at it.
-func openLog(h *bootlog.Handler) error {
-	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	// The file stays open until exec (O_CLOEXEC closes it then).
-	return h.SetFile(f)
-}
-
-func readCmdline() (*cmdline.CmdLine, error) {
-	f, err := os.Open("/proc/cmdline")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return cmdline.Read(f)
-}
-
 // readConfig reads the image config; without one the boot goes on with
 // defaults, since a shell is better than a panic.
-func readConfig(log *slog.Logger, release string) *bootconf.Config {
+func readConfig(sys machine.Machine, log *slog.Logger, release string) *bootconf.Config {
 	conf := &bootconf.Config{}
-	f, err := os.Open("/" + bootconf.Path)
+	b, err := sys.ReadFile("/" + bootconf.Path)
 	if err == nil {
-		defer f.Close()
 		var c *bootconf.Config
-		if c, err = bootconf.Parse(f); err == nil {
+		if c, err = bootconf.Parse(bytes.NewReader(b)); err == nil {
 			conf = c
 		}
 	}
@@ -193,12 +175,4 @@ func readConfig(log *slog.Logger, release string) *bootconf.Config {
 		conf.ModulesDir = "/usr/lib/modules/" + release
 	}
 	return conf
-}
-
-func kernelRelease() string {
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
-		return ""
-	}
-	return unix.ByteSliceToString(u.Release[:])
 }

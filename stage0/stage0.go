@@ -30,7 +30,7 @@
 // mount). Main never returns while it is PID 1.
 //
 // The boot is a list of steps (see plan), each logged before it runs; all
-// side effects go through System, which tests replace.
+// side effects go through machine.Machine, which tests replace.
 package stage0
 
 import (
@@ -43,6 +43,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pkginitrd/pkginitrd/stage0/bootlog"
+	"github.com/pkginitrd/pkginitrd/stage0/reaper"
 	"github.com/pkginitrd/pkginitrd/stage0/shutdown"
 )
 
@@ -62,7 +63,6 @@ func Shutdown(args []string) int {
 	}
 	out := consoleOut()
 	log := slog.New(bootlog.New(out, slog.LevelInfo, bootlog.Uptime))
-	sys := shutdown.LinuxSystem("/proc", sysRoot, devRoot)
 	defer func() {
 		if r := recover(); r != nil {
 			// Still end the machine: the storage stack may be half torn
@@ -77,7 +77,7 @@ func Shutdown(args []string) int {
 		}
 	}()
 	ignoreSignals(log)
-	s := shutdown.Shutdown{Sys: sys, Log: log, OldRoot: "/oldroot", Self: 1}
+	s := shutdown.Shutdown{Sys: LinuxMachine(new(reaper.Reaper)), Log: log, OldRoot: "/oldroot", Self: 1}
 	err := s.Run(context.Background(), args)
 	fmt.Fprintf(out, "pkginitrd: %v\npkginitrd: cannot end the machine; switch it off\n", err)
 	hang()

@@ -5,12 +5,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/pkginitrd/pkginitrd/internal/blkid"
 	"github.com/pkginitrd/pkginitrd/internal/kmod"
@@ -19,6 +23,7 @@ import (
 	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
 	"github.com/pkginitrd/pkginitrd/stage0/device"
 	"github.com/pkginitrd/pkginitrd/stage0/fsck"
+	"github.com/pkginitrd/pkginitrd/stage0/machine"
 	"github.com/pkginitrd/pkginitrd/stage0/modload"
 	"github.com/pkginitrd/pkginitrd/stage0/mount"
 	"github.com/pkginitrd/pkginitrd/stage0/switchroot"
@@ -48,8 +53,10 @@ type fakeSys struct {
 	switched *switchroot.Options
 	reboots  []int
 	fsck     fsck.Outcome
-	expire   bool     // the root wait times out at once
-	stack    []string // device-mapper and loop devices (StorageStack)
+	expire   bool              // the root wait times out at once
+	stack    []string          // device-mapper and loop devices (Devices)
+	files    map[string]string // ReadFile
+	logFile  bytes.Buffer      // Append
 
 	onScan  func(n int) // called after the n-th Scan (1-based)
 	onShell func(n int) // called during the n-th shell
@@ -83,8 +90,8 @@ func (f *fakeSys) addRoot(d device.Device) {
 	f.events <- &uevent.Event{Action: "add", DevPath: "/devices/virtio1/block/vda/" + d.Name, Subsystem: "block", Env: map[string]string{}}
 }
 
-func (f *fakeSys) system() System {
-	return System{
+func (f *fakeSys) system() machine.Machine {
+	return machine.Machine{
 		Mount: func(m mount.Mount) error {
 			f.record("mount %s", m)
 			if m.Target == newRoot {
@@ -103,7 +110,7 @@ func (f *fakeSys) system() System {
 			f.record("load %s %s", kmod.NameFromPath(path), params)
 			return nil
 		},
-		Listen: func() (EventSource, error) {
+		Listen: func() (machine.EventSource, error) {
 			f.record("listen")
 			return f, nil
 		},
@@ -159,15 +166,20 @@ func (f *fakeSys) system() System {
 			f.mu.Unlock()
 			return nil
 		},
-		StorageStack: func() ([]string, error) {
+		Devices: func() ([]machine.BlockDev, error) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
-			return f.stack, nil
+			var devs []machine.BlockDev
+			for _, k := range f.stack {
+				devs = append(devs, machine.BlockDev{Kernel: k})
+			}
+			return devs, nil
 		},
 		InstallShutdown: func(dir string) error {
 			f.record("install shutdown %s", dir)
 			return nil
 		},
+		Sync: func() {},
 		Reboot: func(cmd int) error {
 			f.record("reboot %#x", cmd)
 			f.reboots = append(f.reboots, cmd)
@@ -175,6 +187,17 @@ func (f *fakeSys) system() System {
 		},
 		Exists: func(p string) bool {
 			return p == "/usr/bin/busybox" || p == "/usr/sbin/fsck.ext4"
+		},
+		ReadFile: func(p string) ([]byte, error) {
+			if s, ok := f.files[p]; ok {
+				return []byte(s), nil
+			}
+			return nil, fs.ErrNotExist
+		},
+		Uname: func() (string, error) { return "6.1.0-56-amd64", nil },
+		Append: func(p string) (io.Writer, error) {
+			f.record("append %s", p)
+			return &syncWriter{w: &f.logFile}, nil
 		},
 		Environ: func() []string { return []string{"HOME=/", "TERM=linux"} },
 		After: func(d time.Duration) <-chan time.Time {
@@ -218,9 +241,9 @@ func runBoot(t *testing.T, f *fakeSys, line string, conf *bootconf.Config) resul
 	return runBootWith(t, f, line, conf, nil)
 }
 
-// runBootWith is runBoot with edit applied to the fake System first (more
+// runBootWith is runBoot with edit applied to the fake Machine first (more
 // fakes, more tools in the image).
-func runBootWith(t *testing.T, f *fakeSys, line string, conf *bootconf.Config, edit func(*System)) result {
+func runBootWith(t *testing.T, f *fakeSys, line string, conf *bootconf.Config, edit func(*machine.Machine)) result {
 	t.Helper()
 	if f.events == nil {
 		f.events = make(chan *uevent.Event, 16)
@@ -248,7 +271,7 @@ func runBootWith(t *testing.T, f *fakeSys, line string, conf *bootconf.Config, e
 		edit(&sys)
 	}
 	loader := modload.New(modload.Config{Index: testIndex(), Dir: "/usr/lib/modules/6.1.0-56-amd64",
-		Sys: modload.System{LoadModule: sys.LoadModule}, Log: log, Params: cmd.ModuleOptions, Blacklisted: cmd.Blacklisted})
+		Sys: sys, Log: log, Params: cmd.ModuleOptions, Blacklisted: cmd.Blacklisted})
 	b := newBoot(sys, log, h.Report, cmd, conf, set, loader)
 	steps, retry := plan(set, cmd)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -448,8 +471,8 @@ func TestBootNoShell(t *testing.T) {
 		line string
 		want int
 	}{
-		{"root=LABEL=none rd.shell=0", RebootHalt},
-		{"root=LABEL=none rd.shell=0 rd.emergency=poweroff", RebootPowerOff},
+		{"root=LABEL=none rd.shell=0", unix.LINUX_REBOOT_CMD_HALT},
+		{"root=LABEL=none rd.shell=0 rd.emergency=poweroff", unix.LINUX_REBOOT_CMD_POWER_OFF},
 		{"root=LABEL=none rd.emergency=reboot", -1}, // a shell exists: rd.emergency is not used
 	} {
 		f := &fakeSys{expire: true}
@@ -506,7 +529,7 @@ func TestBootFsck(t *testing.T) {
 	// The fake reboot returns; the shell after it ends the loop.
 	f.onShell = func(int) { f.mu.Lock(); f.mounted = true; f.mu.Unlock() }
 	runBoot(t, f, "root=UUID="+rootUUID+" fsck.mode=force fsck.repair=yes", nil)
-	if f.indexOf("fsck /usr/sbin/fsck.ext4 -y -f /dev/vda2") < 0 || len(f.reboots) == 0 || f.reboots[0] != RebootRestart {
+	if f.indexOf("fsck /usr/sbin/fsck.ext4 -y -f /dev/vda2") < 0 || len(f.reboots) == 0 || f.reboots[0] != unix.LINUX_REBOOT_CMD_RESTART {
 		t.Errorf("fsck asking for a reboot: calls %q, reboots %#x", f.calls, f.reboots)
 	}
 

@@ -69,7 +69,7 @@ func (s storageStep) Run(_ context.Context, b *boot) error {
 	if !b.set.DM.LUKS || !b.set.DM.UseCrypttab {
 		return nil
 	}
-	data, err := b.sys.DM.ReadFile(dm.CrypttabPath)
+	data, err := b.sys.ReadFile(dm.CrypttabPath)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil
@@ -154,7 +154,7 @@ func (b *boot) activate(ctx context.Context, devs []device.Device, ref *cmdline.
 
 // mapped reports whether a device-mapper device called name exists.
 func (b *boot) mapped(name string) bool {
-	maps, err := b.sys.DM.Mappings()
+	maps, err := b.sys.Mappings()
 	if err != nil {
 		return false
 	}
@@ -167,9 +167,9 @@ func (b *boot) mapped(name string) bool {
 }
 
 func (b *boot) linkMappings() error {
-	maps, err := b.sys.DM.Mappings()
+	maps, err := b.sys.Mappings()
 	if err == nil {
-		err = b.sys.DM.Link(maps)
+		err = b.sys.LinkMappings(maps)
 	}
 	if err != nil {
 		b.log.Warn("cannot create the /dev/mapper links", "err", err)
@@ -222,7 +222,7 @@ func (b *boot) openLUKS(ctx context.Context, d *device.Device, u dm.Unlock) erro
 		b.log.Info("LUKS container listed in the crypttab", "device", d.Node, "line", u.Entry.Line, "name", u.Name)
 	}
 	b.loadQuietly(ctx, luksModules())
-	un := dm.Unlocker{Sys: b.sys.DM, Log: b.log, Cryptsetup: cryptsetup, ReadKey: b.readKey}
+	un := dm.Unlocker{Sys: b.sys, Log: b.log, Cryptsetup: cryptsetup, ReadKey: b.readKey}
 	return un.Open(ctx, dm.Container{Node: d.Node, UUID: d.Info.UUID, Label: d.Info.Label, Name: u.Name}, u)
 }
 
@@ -230,7 +230,7 @@ func (b *boot) openLUKS(ctx context.Context, d *device.Device, u dm.Unlock) erro
 // for (rd.luks.key.tout=), mounted read-only just long enough to read it.
 func (b *boot) readKey(ctx context.Context, k dm.Key) ([]byte, error) {
 	if k.Device.Kind == cmdline.None {
-		return b.sys.DM.ReadFile(k.Path)
+		return b.sys.ReadFile(k.Path)
 	}
 	d, err := b.waitKeyDevice(ctx, k.Device)
 	if err != nil {
@@ -246,7 +246,7 @@ func (b *boot) readKey(ctx context.Context, k dm.Key) ([]byte, error) {
 	}
 	b.loadQuietly(ctx, mods)
 	b.log.Info("reading a keyfile from its key device", "keyfile", k.Path, "device", d.Node, "type", fsType)
-	return b.sys.DM.ReadDeviceFile(ctx, d.Node, fsType, k.Path)
+	return b.sys.ReadDeviceFile(ctx, d.Node, fsType, k.Path)
 }
 
 // waitKeyDevice scans the block devices until ref resolves, for at most
@@ -266,7 +266,7 @@ func (b *boot) waitKeyDevice(ctx context.Context, ref cmdline.DeviceRef) (*devic
 			return d, nil
 		}
 		if first {
-			b.sys.DM.Say(fmt.Sprintf("waiting up to %s for the key device %s (rd.luks.key.tout=)", timeout, ref))
+			b.sys.Say(fmt.Sprintf("waiting up to %s for the key device %s (rd.luks.key.tout=)", timeout, ref))
 		}
 		select {
 		case <-b.wake:
@@ -290,7 +290,7 @@ func (b *boot) activateLVM(ctx context.Context, root cmdline.DeviceRef) {
 	b.loadQuietly(ctx, []string{"dm_mod"})
 	for _, argv := range b.set.DM.LVMArgs(lvm, root) {
 		b.log.Info("activating LVM", "argv", strings.Join(argv, " "))
-		out, code, err := b.sys.DM.Run(ctx, argv, dm.Env(), nil)
+		out, code, err := b.sys.Run(ctx, argv, dm.Env(), nil)
 		if err != nil || code != 0 {
 			b.log.Warn("LVM activation failed", "argv", strings.Join(argv, " "), "status", code, "err", err, "output", strings.TrimSpace(string(out)))
 		}
@@ -303,7 +303,7 @@ func (b *boot) listLVs(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, code, err := b.sys.DM.Run(ctx, dm.LVsArgs(lvm), dm.Env(), nil)
+	out, code, err := b.sys.Run(ctx, dm.LVsArgs(lvm), dm.Env(), nil)
 	if err != nil || code != 0 {
 		return nil, fmt.Errorf("lvm lvs: status %d: %v: %s", code, err, strings.TrimSpace(string(out)))
 	}

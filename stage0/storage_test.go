@@ -12,6 +12,7 @@ import (
 	"github.com/pkginitrd/pkginitrd/stage0/bootconf"
 	"github.com/pkginitrd/pkginitrd/stage0/device"
 	"github.com/pkginitrd/pkginitrd/stage0/dm"
+	"github.com/pkginitrd/pkginitrd/stage0/machine"
 )
 
 const (
@@ -36,8 +37,8 @@ type dmWorld struct {
 	mounted   []string          // key device reads
 }
 
-func (w *dmWorld) system() dm.System {
-	return dm.System{
+func (w *dmWorld) system() machine.Machine {
+	return machine.Machine{
 		Run: func(_ context.Context, argv, env []string, stdin []byte) ([]byte, int, error) {
 			w.mu.Lock()
 			defer w.mu.Unlock()
@@ -104,7 +105,7 @@ func (w *dmWorld) system() dm.System {
 			defer w.mu.Unlock()
 			return append([]dm.Mapping(nil), w.maps...), nil
 		},
-		Link: func(maps []dm.Mapping) error { w.f.record("link %d mappings", len(maps)); return nil },
+		LinkMappings: func(maps []dm.Mapping) error { w.f.record("link %d mappings", len(maps)); return nil },
 	}
 }
 
@@ -127,8 +128,10 @@ func containerDev(name, typ, uuid string) device.Device {
 // tools in the image.
 func runDMBoot(t *testing.T, w *dmWorld, line string, conf *bootconf.Config) result {
 	t.Helper()
-	return runBootWith(t, w.f, line, conf, func(sys *System) {
-		sys.DM = w.system()
+	return runBootWith(t, w.f, line, conf, func(sys *machine.Machine) {
+		d := w.system()
+		sys.Run, sys.Ask, sys.Say, sys.ReadFile = d.Run, d.Ask, d.Say, d.ReadFile
+		sys.ReadDeviceFile, sys.Mappings, sys.LinkMappings = d.ReadDeviceFile, d.Mappings, d.LinkMappings
 		exists := sys.Exists
 		sys.Exists = func(p string) bool { return p == "/usr/sbin/cryptsetup" || p == "/usr/sbin/lvm" || exists(p) }
 	})

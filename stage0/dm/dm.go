@@ -24,7 +24,7 @@
 //
 // Decisions are pure functions of the command line, the crypttab and the
 // probed devices; the commands, the console, key devices and /dev go
-// through System.
+// through machine.Machine.
 package dm
 
 import (

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
+	"github.com/pkginitrd/pkginitrd/stage0/machine"
 )
 
 func TestParse(t *testing.T) {
@@ -310,8 +311,8 @@ type fakeSys struct {
 	badHeader bool
 }
 
-func (f *fakeSys) system() System {
-	return System{
+func (f *fakeSys) system() machine.Machine {
+	return machine.Machine{
 		Run: func(_ context.Context, argv, env []string, stdin []byte) ([]byte, int, error) {
 			f.argv = append(f.argv, argv)
 			if f.runErr != nil {

@@ -6,14 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/pkginitrd/pkginitrd/stage0/machine"
 )
 
 // Mapping is an active device-mapper device as sysfs shows it.
-type Mapping struct {
-	Kernel string // "dm-0"
-	Name   string // dm/name
-	UUID   string // dm/uuid: "CRYPT-LUKS2-…", "LVM-…"
-}
+type Mapping = machine.Mapping
 
 // Mappings lists the device-mapper devices in sysRoot/class/block.
 func Mappings(sysRoot string) ([]Mapping, error) {

@@ -7,29 +7,8 @@ import (
 	"log/slog"
 
 	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
+	"github.com/pkginitrd/pkginitrd/stage0/machine"
 )
-
-// System is the I/O of activation, replaced in tests.
-type System struct {
-	// Run runs argv with env added to the environment and stdin as its
-	// whole input, and returns its combined output and exit status.
-	Run func(ctx context.Context, argv, env []string, stdin []byte) (out []byte, exitCode int, err error)
-	// Ask prints prompt on the console and reads one line with echo off
-	// (newline removed).
-	Ask func(ctx context.Context, prompt string) ([]byte, error)
-	// Say prints a line on the console.
-	Say func(line string)
-	// ReadFile reads a file of the image (a keyfile, the crypttab).
-	ReadFile func(path string) ([]byte, error)
-	// ReadDeviceFile mounts the filesystem of type fsType on node
-	// read-only on a private temporary directory, reads path there, and
-	// unmounts it again.
-	ReadDeviceFile func(ctx context.Context, node, fsType, path string) ([]byte, error)
-	// Mappings lists the active device-mapper devices (see Mappings).
-	Mappings func() ([]Mapping, error)
-	// Link creates the /dev/mapper and /dev/VG/LV links (see Link).
-	Link func(maps []Mapping) error
-}
 
 // Container is a LUKS container to open.
 type Container struct {
@@ -63,7 +42,7 @@ var (
 
 // Unlocker opens LUKS containers with cryptsetup.
 type Unlocker struct {
-	Sys        System
+	Sys        machine.Machine // Run, Ask, Say, ReadFile
 	Log        *slog.Logger
 	Cryptsetup string // path of the cryptsetup binary
 	// ReadKey reads a keyfile; nil reads only keys inside the image

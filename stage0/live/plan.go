@@ -4,7 +4,7 @@
 // an overlay over an ordinary root (systemd.volatile=overlay, rd.overlay).
 //
 // Parse turns the command line into a Plan (pure); Setup carries it out
-// through System, whose functions are the only side effects.
+// through machine.Machine, whose functions are the only side effects.
 //
 // Layout (dracut's where it has one):
 //

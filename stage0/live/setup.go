@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
 	"path"
 	"strings"
 
@@ -15,7 +13,7 @@ import (
 	"github.com/pkginitrd/pkginitrd/internal/blkid"
 	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
 	"github.com/pkginitrd/pkginitrd/stage0/device"
-	"github.com/pkginitrd/pkginitrd/stage0/loop"
+	"github.com/pkginitrd/pkginitrd/stage0/machine"
 	"github.com/pkginitrd/pkginitrd/stage0/mount"
 )
 
@@ -28,57 +26,9 @@ const (
 	PersistDir = "/run/initramfs/overlayfs"
 )
 
-// System is every side effect of Setup; LinuxSystem returns the real one.
-type System struct {
-	Mount        func(m mount.Mount) error
-	Unmount      func(target string) error
-	IsMountPoint func(dir string) (bool, error)
-	// Attach attaches file to a loop device read-only with autoclear; the
-	// device stays attached while the returned Closer is open.
-	Attach   func(file string, blockSize uint32) (node string, hold io.Closer, err error)
-	MkdirAll func(dir string) error
-	Exists   func(path string) bool
-	// Probe identifies the filesystem in a file or device.
-	Probe func(path string) (*blkid.Info, error)
-	// CopyVerified copies src to dst and checks the copy against what was
-	// read (see CopyVerified).
-	CopyVerified func(ctx context.Context, dst, src string) (int64, error)
-}
-
-// LinuxSystem returns the System acting on the running kernel, with
-// device nodes under devRoot.
-func LinuxSystem(devRoot string) System {
-	return System{
-		Mount:        func(m mount.Mount) error { return m.Mount() },
-		Unmount:      func(target string) error { return unix.Unmount(target, 0) },
-		IsMountPoint: mount.IsMountPoint,
-		Attach: func(file string, blockSize uint32) (string, io.Closer, error) {
-			d, err := loop.Attach(devRoot, file, loop.Options{ReadOnly: true, AutoClear: true, BlockSize: blockSize})
-			if err != nil {
-				return "", nil, err
-			}
-			return d.Path, d, nil
-		},
-		MkdirAll: func(dir string) error { return os.MkdirAll(dir, 0o755) },
-		Exists: func(p string) bool {
-			_, err := os.Stat(p)
-			return err == nil
-		},
-		Probe: func(p string) (*blkid.Info, error) {
-			f, err := os.Open(p)
-			if err != nil {
-				return nil, err
-			}
-			defer f.Close()
-			return blkid.Probe(f)
-		},
-		CopyVerified: CopyVerified,
-	}
-}
-
 // Setup builds overlay roots.
 type Setup struct {
-	Sys System
+	Sys machine.Machine
 	Log *slog.Logger
 	// Load loads kernel modules by name or alias (best effort: built-in
 	// ones fail harmlessly, the mount that needs them reports).
@@ -183,7 +133,7 @@ func (s *Setup) mountLower(ctx context.Context, p Plan, medium, upperDev *device
 		}
 		if flags&unix.MS_RDONLY == 0 {
 			s.Log.Warn("rd.live.ram: the live medium stays mounted: it holds the persistent overlay", "medium", MediumDir)
-		} else if err := s.Sys.Unmount(MediumDir); err != nil {
+		} else if err := s.Sys.Unmount(MediumDir, 0); err != nil {
 			s.Log.Warn("cannot release the live medium after copying it to RAM", "medium", MediumDir, "err", err)
 		} else {
 			s.Log.Info("released the live medium; it may be removed", "device", medium.Node)
@@ -311,7 +261,7 @@ func (s *Setup) Overlay(ctx context.Context, p Plan, root *device.Device, target
 	if mp, _ := s.Sys.IsMountPoint(LowerDir); mp {
 		// A retry: the lower layer is in place and the plan mounted the
 		// root on target again.
-		if err := s.Sys.Unmount(target); err != nil {
+		if err := s.Sys.Unmount(target, 0); err != nil {
 			return fmt.Errorf("overlay root: unmount %s (the lower layer is already on %s): %w", target, LowerDir, err)
 		}
 	} else {

@@ -15,6 +15,7 @@ import (
 	"github.com/pkginitrd/pkginitrd/internal/blkid"
 	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
 	"github.com/pkginitrd/pkginitrd/stage0/device"
+	"github.com/pkginitrd/pkginitrd/stage0/machine"
 	"github.com/pkginitrd/pkginitrd/stage0/mount"
 )
 
@@ -30,18 +31,18 @@ type closer struct{ f *fakeSys }
 
 func (c closer) Close() error { c.f.calls = append(c.f.calls, "release loop0"); return nil }
 
-func (f *fakeSys) system() System {
+func (f *fakeSys) system() machine.Machine {
 	if f.mounted == nil {
 		f.mounted = map[string]bool{}
 	}
 	rec := func(format string, args ...any) { f.calls = append(f.calls, fmt.Sprintf(format, args...)) }
-	return System{
+	return machine.Machine{
 		Mount: func(m mount.Mount) error {
 			rec("mount %s", m)
 			f.mounted[m.Target] = true
 			return nil
 		},
-		Unmount:      func(t string) error { rec("umount %s", t); delete(f.mounted, t); return nil },
+		Unmount:      func(t string, _ int) error { rec("umount %s", t); delete(f.mounted, t); return nil },
 		IsMountPoint: func(d string) (bool, error) { return f.mounted[d], nil },
 		Attach: func(file string, bs uint32) (string, io.Closer, error) {
 			rec("attach %s", file)

@@ -11,25 +11,12 @@ import (
 	"syscall"
 
 	"github.com/pkginitrd/pkginitrd/internal/kmod"
+	"github.com/pkginitrd/pkginitrd/stage0/machine"
 )
 
 // compressedFileFlag is finit_module's MODULE_INIT_COMPRESSED_FILE (Linux
 // ≥ 5.17, include/uapi/linux/module.h): the kernel decompresses the file.
 const compressedFileFlag = 4
-
-// Syscalls are the two module-loading system calls, fields so tests can
-// fake the kernel.
-type Syscalls struct {
-	// FinitModule is finit_module(2): load the module file open at fd.
-	FinitModule func(fd int, params string, flags int) error
-	// InitModule is init_module(2): load the module image in memory.
-	InitModule func(image []byte, params string) error
-	// IsUnsupported reports the errors that mean "this kernel cannot
-	// decompress this file": EOPNOTSUPP (built without
-	// CONFIG_MODULE_DECOMPRESS), EINVAL (flag unknown before 5.17, or a
-	// compression other than the one it was built with).
-	IsUnsupported func(error) bool
-}
 
 // FileLoader loads module files, plain (.ko) or compressed (.ko.xz,
 // .ko.zst, .ko.gz, told apart by their magic), the way kmod ≥ 31 does: a
@@ -39,7 +26,7 @@ type Syscalls struct {
 // and passed to init_module. The first refusal per method is remembered, so
 // each module costs one system call. A FileLoader is safe for concurrent use.
 type FileLoader struct {
-	sys     Syscalls
+	sys     machine.Machine
 	sysRoot string
 
 	mu       sync.Mutex
@@ -48,8 +35,9 @@ type FileLoader struct {
 	inKernel map[kmod.Compression]bool // false once the kernel refused the method
 }
 
-// NewFileLoader returns a FileLoader calling sys, with sysfs at sysRoot.
-func NewFileLoader(sys Syscalls, sysRoot string) *FileLoader {
+// NewFileLoader returns a FileLoader calling sys's FinitModule and
+// InitModule, with sysfs at sysRoot.
+func NewFileLoader(sys machine.Machine, sysRoot string) *FileLoader {
 	return &FileLoader{sys: sys, sysRoot: sysRoot, inKernel: map[kmod.Compression]bool{}}
 }
 
@@ -80,7 +68,7 @@ func (l *FileLoader) Load(path, params string) (err error) {
 			l.succeeded(c)
 			return nil
 		}
-		if !l.sys.IsUnsupported(kerr) {
+		if !isUnsupported(kerr) {
 			return fmt.Errorf("finit_module %s (%s, decompressed by the kernel): %w", path, c, kerr)
 		}
 		// EINVAL may also mean a damaged module: the method counts as

@@ -15,10 +15,11 @@ import (
 
 	"github.com/pkginitrd/pkginitrd/internal/kmod"
 	"github.com/pkginitrd/pkginitrd/internal/testdeb"
+	"github.com/pkginitrd/pkginitrd/stage0/machine"
 )
 
-// fakeKernel is a Syscalls that records calls and decompresses like a
-// kernel built with CONFIG_MODULE_DECOMPRESS for method decomp (kmod.None:
+// fakeKernel is a Machine's FinitModule and InitModule: it records calls
+// and decompresses like a kernel built with CONFIG_MODULE_DECOMPRESS for method decomp (kmod.None:
 // without it, so the flag gives EOPNOTSUPP).
 type fakeKernel struct {
 	decomp kmod.Compression
@@ -30,8 +31,8 @@ type fakeKernel struct {
 	images [][]byte // the module image each successful call received
 }
 
-func (k *fakeKernel) syscalls() Syscalls {
-	return Syscalls{
+func (k *fakeKernel) syscalls() machine.Machine {
+	return machine.Machine{
 		FinitModule: func(fd int, params string, flags int) error {
 			k.mu.Lock()
 			defer k.mu.Unlock()
@@ -70,7 +71,6 @@ func (k *fakeKernel) syscalls() Syscalls {
 			k.calls = append(k.calls, "init")
 			return k.accept(image)
 		},
-		IsUnsupported: func(err error) bool { return errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL) },
 	}
 }
 
@@ -250,10 +250,9 @@ func TestFileLoaderErrors(t *testing.T) {
 	}
 }
 
-// TestKernelSyscallsClassify checks which errnos send a module to stage0's
-// own decompression.
-func TestKernelSyscallsClassify(t *testing.T) {
-	s := KernelSyscalls()
+// TestIsUnsupported checks which errnos send a module to stage0's own
+// decompression.
+func TestIsUnsupported(t *testing.T) {
 	for _, tc := range []struct {
 		err  error
 		want bool
@@ -263,7 +262,7 @@ func TestKernelSyscallsClassify(t *testing.T) {
 		{unix.EEXIST, false},
 		{unix.ENOEXEC, false},
 	} {
-		if got := s.IsUnsupported(tc.err); got != tc.want {
+		if got := isUnsupported(tc.err); got != tc.want {
 			t.Errorf("IsUnsupported(%v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}

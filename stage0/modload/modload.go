@@ -16,14 +16,8 @@ import (
 	"time"
 
 	"github.com/pkginitrd/pkginitrd/internal/kmod"
+	"github.com/pkginitrd/pkginitrd/stage0/machine"
 )
-
-// System is the kernel side of loading, a field so tests can record calls.
-type System struct {
-	// LoadModule loads the module file at path with the parameter string
-	// params ("a=1 b=2"). An error wrapping EEXIST means already loaded.
-	LoadModule func(path, params string) error
-}
 
 // Loader loads modules from one module directory. It remembers every module
 // it tried, so each is loaded at most once however often it is asked for.
@@ -31,7 +25,7 @@ type System struct {
 type Loader struct {
 	index *kmod.Index
 	dir   string
-	sys   System
+	sys   machine.Machine
 	log   *slog.Logger
 	// params returns the options for a module (from the command line).
 	params func(module string) string
@@ -53,8 +47,8 @@ type entry struct {
 // Config holds a Loader's settings.
 type Config struct {
 	Index *kmod.Index
-	Dir   string // module directory, e.g. /usr/lib/modules/KVER
-	Sys   System
+	Dir   string          // module directory, e.g. /usr/lib/modules/KVER
+	Sys   machine.Machine // its LoadModule loads the module files
 	Log   *slog.Logger
 	// Params returns the finit_module parameters of a module; nil means none.
 	Params func(module string) string

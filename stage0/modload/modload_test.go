@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pkginitrd/pkginitrd/internal/kmod"
+	"github.com/pkginitrd/pkginitrd/stage0/machine"
 )
 
 // testIndex is a slice of the real Debian 6.1 dependency graph.
@@ -49,7 +50,7 @@ func testIndex() *kmod.Index {
 	})
 }
 
-// recorder is a System that records loads and checks ordering.
+// recorder is a Machine that records loads and checks ordering.
 type recorder struct {
 	mu     sync.Mutex
 	calls  []string // module names in call order
@@ -57,8 +58,8 @@ type recorder struct {
 	fail   map[string]error
 }
 
-func (r *recorder) sys() System {
-	return System{LoadModule: func(path, params string) error {
+func (r *recorder) sys() machine.Machine {
+	return machine.Machine{LoadModule: func(path, params string) error {
 		name := kmod.NameFromPath(path)
 		r.mu.Lock()
 		defer r.mu.Unlock()
@@ -175,7 +176,7 @@ func TestLoadParallel(t *testing.T) {
 	defer cancel()
 	started := make(chan struct{})
 	var once sync.Once
-	sys := System{LoadModule: func(path, params string) error {
+	sys := machine.Machine{LoadModule: func(path, params string) error {
 		switch kmod.NameFromPath(path) {
 		case "mbcache":
 			once.Do(func() { close(started) })

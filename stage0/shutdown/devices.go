@@ -10,42 +10,17 @@ import (
 	"strings"
 
 	"github.com/pkginitrd/pkginitrd/stage0/dm"
-)
-
-// Kind is the kind of a stacked block device.
-type Kind int
-
-// The block devices shutdown tears down.
-const (
-	DM   Kind = iota // device-mapper (LUKS, LVM, live snapshots)
-	Loop             // loop device with a backing file
+	"github.com/pkginitrd/pkginitrd/stage0/machine"
 )
 
 // BlockDev is a device-mapper or attached loop device as sysfs shows it.
-type BlockDev struct {
-	Kernel  string   // "dm-0", "loop3"
-	Kind    Kind     // DM or Loop
-	Name    string   // dm/name ("luks-…", "vg-root"); the kernel name for loops
-	UUID    string   // dm/uuid ("CRYPT-LUKS2-…", "LVM-…")
-	Backing string   // loop/backing_file
-	Holders []string // kernel names of the devices stacked on it (holders/)
-}
+type BlockDev = machine.BlockDev
 
-// String names the device for the console: "device-mapper device
-// vg-root (dm-1, LVM)" or "loop device loop0 (/run/…/squashfs.img)".
-func (d BlockDev) String() string {
-	if d.Kind == Loop {
-		return fmt.Sprintf("loop device %s (%s)", d.Kernel, d.Backing)
-	}
-	what := d.Kernel
-	switch {
-	case strings.HasPrefix(d.UUID, "CRYPT-"):
-		what += ", dm-crypt"
-	case strings.HasPrefix(d.UUID, "LVM-"):
-		what += ", LVM"
-	}
-	return fmt.Sprintf("device-mapper device %s (%s)", d.Name, what)
-}
+// The kinds of BlockDev.
+const (
+	DM   = machine.DM
+	Loop = machine.Loop
+)
 
 // ReadDevices lists the device-mapper devices and the attached loop
 // devices in sysRoot/block, with their holders.

@@ -8,22 +8,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/pkginitrd/pkginitrd/stage0/machine"
 )
 
 // pfKthread is PF_KTHREAD in the flags of /proc/PID/stat (linux/sched.h).
 const pfKthread = 0x00200000
 
-// Process is a process as /proc shows it, with what the killing spree
-// needs to know.
-type Process struct {
-	PID    int
-	Comm   string
-	State  byte // R, S, D, Z, ...
-	Kernel bool // a kernel thread (PF_KTHREAD): signals do not apply
-	// Storage marks a root storage daemon: argv[0] starts with '@'
-	// (systemd's ROOT_STORAGE_DAEMONS convention). It is spared.
-	Storage bool
-}
+// Process is a process as /proc shows it.
+type Process = machine.Process
 
 // ParseStat reads the fields of /proc/PID/stat that Process holds.
 // The command name is in parentheses and may itself contain spaces and

@@ -36,6 +36,7 @@ import (
 
 	"github.com/pkginitrd/pkginitrd/internal/mountinfo"
 	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
+	"github.com/pkginitrd/pkginitrd/stage0/machine"
 	"github.com/pkginitrd/pkginitrd/stage0/mount"
 )
 
@@ -138,7 +139,7 @@ const (
 // Shutdown tears down the storage stack under the old root and ends the
 // machine.
 type Shutdown struct {
-	Sys System
+	Sys machine.Machine
 	Log *slog.Logger
 	// OldRoot is where the old root is mounted (systemd: /oldroot).
 	OldRoot string
@@ -160,11 +161,11 @@ func (s *Shutdown) Run(ctx context.Context, args []string) error {
 		}
 	}
 	timeout := DefaultUnmountTimeout
-	if c, err := s.Sys.Cmdline(); err != nil {
+	if b, err := s.Sys.ReadFile("/proc/cmdline"); err != nil {
 		s.Log.Warn("shutdown: cannot read the kernel command line", "err", err)
 	} else {
 		var warn string
-		if timeout, warn = UnmountTimeout(c); warn != "" {
+		if timeout, warn = UnmountTimeout(cmdline.Parse(string(b))); warn != "" {
 			s.Log.Warn("shutdown: " + warn)
 		}
 	}

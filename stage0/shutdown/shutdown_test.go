@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"reflect"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/pkginitrd/pkginitrd/internal/mountinfo"
 	"github.com/pkginitrd/pkginitrd/stage0/bootlog"
 	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
+	"github.com/pkginitrd/pkginitrd/stage0/machine"
 	"github.com/pkginitrd/pkginitrd/stage0/mount"
 )
 
@@ -101,11 +103,11 @@ func TestDMRemoveRequest(t *testing.T) {
 	}
 }
 
-// machine is a fake machine for Run: a mount table, device-mapper and
+// fakeMachine is a fake machine for Run: a mount table, device-mapper and
 // loop devices, processes and a clock, with the kernel's refusals (EBUSY
 // while a mount has mounts on it or is used, while a device is held or
 // mounted).
-type machine struct {
+type fakeMachine struct {
 	cmdline string
 	nextID  int
 	mounts  []mountinfo.Mount
@@ -123,11 +125,11 @@ type machine struct {
 	rebootErr map[int]error
 }
 
-func (m *machine) record(format string, args ...any) {
+func (m *fakeMachine) record(format string, args ...any) {
 	m.calls = append(m.calls, fmt.Sprintf(format, args...))
 }
 
-func (m *machine) mount(parentMP, mp, fsType, source string) {
+func (m *fakeMachine) mount(parentMP, mp, fsType, source string) {
 	m.nextID++
 	parent := 1
 	for _, x := range m.mounts {
@@ -138,7 +140,7 @@ func (m *machine) mount(parentMP, mp, fsType, source string) {
 	m.mounts = append(m.mounts, mountinfo.Mount{ID: m.nextID, Parent: parent, MountPoint: mp, FSType: fsType, Source: source})
 }
 
-func (m *machine) alive(pid int) bool {
+func (m *fakeMachine) alive(pid int) bool {
 	for _, p := range m.procs {
 		if p.PID == pid {
 			return true
@@ -148,7 +150,7 @@ func (m *machine) alive(pid int) bool {
 }
 
 // devInUse reports whether a mount or another device uses d.
-func (m *machine) devInUse(d BlockDev) bool {
+func (m *fakeMachine) devInUse(d BlockDev) bool {
 	for _, x := range m.mounts {
 		if x.Source == "/dev/mapper/"+d.Name || x.Source == "/dev/"+d.Kernel {
 			return true
@@ -162,7 +164,7 @@ func (m *machine) devInUse(d BlockDev) bool {
 	return len(d.Holders) > 0
 }
 
-func (m *machine) dropDev(k string) {
+func (m *fakeMachine) dropDev(k string) {
 	var keep []BlockDev
 	for _, d := range m.devs {
 		if d.Kernel == k {
@@ -180,7 +182,7 @@ func (m *machine) dropDev(k string) {
 	m.devs = keep
 }
 
-func (m *machine) dropMount(id int) {
+func (m *fakeMachine) dropMount(id int) {
 	var keep []mountinfo.Mount
 	for _, x := range m.mounts {
 		if x.ID != id && x.Parent != id {
@@ -196,11 +198,14 @@ func (m *machine) dropMount(id int) {
 	}
 }
 
-func (m *machine) system() System {
-	return System{
+func (m *fakeMachine) system() machine.Machine {
+	return machine.Machine{
 		Mount: func(mt mount.Mount) error { m.record("mount %s", mt.Target); return nil },
-		Cmdline: func() (*cmdline.CmdLine, error) {
-			return cmdline.Parse(m.cmdline), nil
+		ReadFile: func(p string) ([]byte, error) {
+			if p != "/proc/cmdline" {
+				return nil, fs.ErrNotExist
+			}
+			return []byte(m.cmdline), nil
 		},
 		MountInfo: func() ([]mountinfo.Mount, error) { return append([]mountinfo.Mount(nil), m.mounts...), nil },
 		Unmount: func(target string, flags int) error {
@@ -293,15 +298,15 @@ func (m *machine) system() System {
 	}
 }
 
-func newMachine() *machine {
-	m := &machine{busy: map[string]func() bool{}, auto: map[string]bool{}, stubborn: map[int]bool{}, rebootErr: map[int]error{}, now: time.Unix(1e9, 0)}
+func newMachine() *fakeMachine {
+	m := &fakeMachine{busy: map[string]func() bool{}, auto: map[string]bool{}, stubborn: map[int]bool{}, rebootErr: map[int]error{}, now: time.Unix(1e9, 0)}
 	m.nextID = 1 // ID 1 is the shutdown root
 	return m
 }
 
 // lvmOnLUKS is the e2e fixture's machine at the pivot: the old root on
 // vgc-root (dm-1), an LV of the VG inside luks-… (dm-0).
-func lvmOnLUKS() *machine {
+func lvmOnLUKS() *fakeMachine {
 	m := newMachine()
 	m.mount("/", "/oldroot", "ext4", "/dev/mapper/vgc-root")
 	m.mount("/oldroot", "/oldroot/run", "tmpfs", "tmpfs")
@@ -318,7 +323,7 @@ type runResult struct {
 	console string
 }
 
-func runShutdown(t *testing.T, m *machine, args ...string) runResult {
+func runShutdown(t *testing.T, m *fakeMachine, args ...string) runResult {
 	t.Helper()
 	var out bytes.Buffer
 	log := slog.New(bootlog.New(&out, slog.LevelInfo, func() time.Duration { return time.Second }))

@@ -1,7 +1,6 @@
-package dm
+package console
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -29,9 +28,9 @@ func openPTY(t *testing.T) (*os.File, string) {
 	return m, fmt.Sprintf("/dev/pts/%d", n)
 }
 
-// TestAskNoEcho types a passphrase into a pty: it must come back without
+// TestAsk types a passphrase into a pty: it must come back without
 // the newline, never be echoed, and the terminal's echo must be on again.
-func TestAskNoEcho(t *testing.T) {
+func TestAsk(t *testing.T) {
 	m, slave := openPTY(t)
 	s, err := os.OpenFile(slave, os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
@@ -51,7 +50,7 @@ func TestAskNoEcho(t *testing.T) {
 	}
 	done := make(chan res, 1)
 	go func() {
-		b, err := askNoEcho(slave, "Passphrase for X: ")
+		b, err := Ask(slave, "Passphrase for X: ")
 		done <- res{b, err}
 	}()
 	// Read the prompt first: once it is there, echo is off.
@@ -69,12 +68,12 @@ func TestAskNoEcho(t *testing.T) {
 	select {
 	case r = <-done:
 	case <-time.After(5 * time.Second):
-		t.Fatal("askNoEcho did not return")
+		t.Fatal("Ask did not return")
 	}
 	if r.err != nil || string(r.b) != "s3cret pass" {
-		t.Errorf("askNoEcho = %q, %v; want %q", r.b, r.err, "s3cret pass")
+		t.Errorf("Ask = %q, %v; want %q", r.b, r.err, "s3cret pass")
 	}
-	// askNoEcho ended with a newline of its own: whatever the terminal
+	// Ask ended with a newline of its own: whatever the terminal
 	// echoed came before it and is buffered now.
 	n, err := m.Read(buf)
 	if err != nil {
@@ -90,32 +89,5 @@ func TestAskNoEcho(t *testing.T) {
 	}
 	if after.Lflag != before.Lflag {
 		t.Errorf("terminal lflag after = %#x, want it restored to %#x", after.Lflag, before.Lflag)
-	}
-}
-
-// TestReadDeviceFile mounts a tmpfs as the "key device": the missing file
-// is an error naming it, and nothing stays mounted or created afterwards.
-func TestReadDeviceFile(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("TestReadDeviceFile mounts a tmpfs: run the tests as root (CI does)")
-	}
-	tmp := t.TempDir()
-	t.Setenv("TMPDIR", tmp)
-	_, err := readDeviceFile(context.Background(), "keytest", "tmpfs", "/keys/root.key")
-	if err == nil || !strings.Contains(err.Error(), "read /keys/root.key on the key device keytest") {
-		t.Errorf("readDeviceFile on an empty tmpfs = %v, want an error naming the file and the device", err)
-	}
-	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
-		t.Errorf("readDeviceFile left %v in %s", ents, tmp)
-	}
-	mounts, err := os.ReadFile("/proc/self/mounts")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(string(mounts), tmp) {
-		t.Errorf("readDeviceFile left a mount under %s:\n%s", tmp, mounts)
-	}
-	if _, err := readDeviceFile(context.Background(), "keytest", "no-such-fs", "/k"); err == nil || !strings.Contains(err.Error(), "mount the key device keytest (no-such-fs) read-only") {
-		t.Errorf("readDeviceFile with a bad type = %v, want a mount error naming the device", err)
 	}
 }

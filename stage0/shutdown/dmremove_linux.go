@@ -12,66 +12,7 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/pkginitrd/pkginitrd/internal/mountinfo"
-	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
-	"github.com/pkginitrd/pkginitrd/stage0/loop"
-	"github.com/pkginitrd/pkginitrd/stage0/mount"
-	"github.com/pkginitrd/pkginitrd/stage0/reaper"
 )
-
-// LinuxSystem returns the System that acts on the running kernel, with
-// procfs at procRoot, sysfs at sysRoot and device nodes at devRoot.
-func LinuxSystem(procRoot, sysRoot, devRoot string) System {
-	return System{
-		Mount: func(m mount.Mount) error { return m.Mount() },
-		Cmdline: func() (*cmdline.CmdLine, error) {
-			f, err := os.Open(filepath.Join(procRoot, "cmdline"))
-			if err != nil {
-				return nil, err
-			}
-			defer f.Close()
-			return cmdline.Read(f)
-		},
-		MountInfo: func() ([]mountinfo.Mount, error) {
-			p := filepath.Join(procRoot, "self", "mountinfo")
-			f, err := os.Open(p)
-			if err != nil {
-				return nil, err
-			}
-			defer f.Close()
-			ms, err := mountinfo.Parse(f)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", p, err)
-			}
-			return ms, nil
-		},
-		Unmount: func(target string, flags int) error {
-			if err := unix.Unmount(target, flags); err != nil {
-				return &os.PathError{Op: "umount", Path: target, Err: err}
-			}
-			return nil
-		},
-		RemountReadOnly: func(target string) error {
-			if err := unix.Mount("", target, "", unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
-				return &os.PathError{Op: "remount read-only", Path: target, Err: err}
-			}
-			return nil
-		},
-		Processes: func() ([]Process, error) { return ReadProcesses(procRoot) },
-		Kill:      unix.Kill,
-		Reap:      func() { reaper.ReapAll() },
-		Devices:   func() ([]BlockDev, error) { return ReadDevices(sysRoot) },
-		RemoveDM:  func(name string) error { return removeDM(sysRoot, devRoot, name) },
-		DetachLoop: func(kernel string) error {
-			return loop.Detach(filepath.Join(devRoot, kernel))
-		},
-		Sync:   unix.Sync,
-		Reboot: unix.Reboot,
-		Sleep:  time.Sleep,
-		Now:    time.Now,
-	}
-}
 
 // DMRemoveRequest returns the struct dm_ioctl (linux/dm-ioctl.h) of a
 // DM_DEV_REMOVE for the device called name. Version 4.0.0 asks for any
@@ -88,11 +29,11 @@ func DMRemoveRequest(name string) (unix.DmIoctl, error) {
 	return req, nil
 }
 
-// removeDM removes the device-mapper device name with DM_DEV_REMOVE on the
-// control node, as `dmsetup remove` does. The kernel refuses (EBUSY)
+// RemoveDM removes the device-mapper device name with DM_DEV_REMOVE on the
+// control node (under devRoot; sysRoot is sysfs), as `dmsetup remove` does. The kernel refuses (EBUSY)
 // while the device is open: mounted, or held by another device. Removing
 // a dm-crypt device frees its key, which the kernel wipes first.
-func removeDM(sysRoot, devRoot, name string) error {
+func RemoveDM(sysRoot, devRoot, name string) error {
 	req, err := DMRemoveRequest(name)
 	if err != nil {
 		return err
