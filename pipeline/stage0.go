@@ -27,7 +27,7 @@ func checkStatic(path string) error {
 	if err != nil {
 		return fmt.Errorf("stage0 %s: %w", path, err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
 			return fmt.Errorf("stage0 %s is dynamically linked and cannot run as /init: rebuild pkginitrd with CGO_ENABLED=0", path)

@@ -413,7 +413,7 @@ func (b *boot) switchRoot(ctx context.Context, init string, args []string) error
 		}
 	}
 	if b.events != nil {
-		b.events.Close()
+		_ = b.events.Close() // only stops the uevent listener
 		b.events = nil
 	}
 	done := make(chan struct{})

@@ -219,7 +219,7 @@ func (s breakStep) String() string { return "rd.break=" + s.hook + ": shell" }
 
 func (s breakStep) Run(ctx context.Context, b *boot) error {
 	what := map[string]string{"pre-mount": "before mounting the root", "pre-pivot": "before switch_root"}[s.hook]
-	b.shell(ctx, fmt.Sprintf("rd.break=%s: starting a shell %s; exit it to continue booting", s.hook, what))
+	_ = b.shell(ctx, fmt.Sprintf("rd.break=%s: starting a shell %s; exit it to continue booting", s.hook, what))
 	return nil
 }
 

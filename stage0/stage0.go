@@ -71,7 +71,7 @@ func Shutdown(args []string) int {
 			a, _ := shutdown.ParseArgs(args)
 			unix.Sync()
 			for _, cmd := range a.Commands() {
-				unix.Reboot(cmd)
+				_ = unix.Reboot(cmd) // returns only on failure: try the next command
 			}
 			hang()
 		}

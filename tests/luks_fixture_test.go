@@ -49,17 +49,6 @@ func emptyDisk(t *testing.T, name string, sizeMB int64) string {
 	return p
 }
 
-// makeDMDisks builds the LUKS, LVM and LVM-on-LUKS disks without
-// device-mapper on the host: the ext4 image is made here and attached as a
-// fourth disk to a helper VM (a --generic pkginitrd image, which carries
-// cryptsetup and lvm), and the test types the commands that format the
-// other three and copy the filesystem in into its emergency shell. The
-// LUKS key derivation is cheap PBKDF2 so that unlocking is quick under TCG.
-func makeDMDisks(t *testing.T, e *env) dmDisks {
-	t.Helper()
-	return makeDMDisksFrom(t, e, fixtureRoot(t))
-}
-
 // dmFixtureScript formats the disks in the helper VM: vda luks, vdb lvm,
 // vdc lvmLuks, vdd the ext4 image to copy in, vde luks1, vdf luksLVM.
 func dmFixtureScript() string {
@@ -89,8 +78,13 @@ func dmDiskSizes() []diskSize {
 	return []diskSize{{"luks.img", 40}, {"lvm.img", 24}, {"lvm-luks.img", 48}, {"luks1.img", 24}, {"luks-lvm.img", 48}}
 }
 
-// makeDMDisksFrom is makeDMDisks with the filesystem holding root (a
-// fixtureRootWith tree, for instance). The disks are made once per
+// makeDMDisksFrom builds the LUKS, LVM and LVM-on-LUKS disks without
+// device-mapper on the host: the ext4 image is made here and attached as a
+// fourth disk to a helper VM (a --generic pkginitrd image, which carries
+// cryptsetup and lvm), and the test types the commands that format the
+// other three and copy the filesystem in into its emergency shell. The
+// LUKS key derivation is cheap PBKDF2 so that unlocking is quick under TCG.
+// The filesystem holds root (fixtureRoot, or a fixtureRootWith tree). The disks are made once per
 // (script, root tree, kernel) and cached under the test cache's fixtures/
 // directory; each call returns fresh copies.
 func makeDMDisksFrom(t *testing.T, e *env, root string) dmDisks {

@@ -333,7 +333,7 @@ func sandboxOwner(dir string) {
 		return
 	}
 	if uid, ok := passwdUID("/etc/passwd", "_apt"); ok {
-		os.Chown(dir, uid, -1)
+		_ = os.Chown(dir, uid, -1) // best effort: without it apt warns and downloads as root
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"reflect"
@@ -195,7 +194,7 @@ func TestReadPartitionsNone(t *testing.T) {
 // fatLikeSector is a boot sector whose "partition entries" are boot code.
 func fatLikeSector() []byte {
 	b := make([]byte, 512)
-	copy(b[446:], []byte(fmt.Sprint("boot code, not a table")))
+	copy(b[446:], []byte("boot code, not a table"))
 	b[510], b[511] = 0x55, 0xAA
 	return b
 }

@@ -85,7 +85,6 @@ func merge(parts ...sysfs) sysfs {
 	return out
 }
 
-const virtioPCI = "devices/pci0000:00/0000:00:04.0"
 
 // virtioDisk is a virtio-blk disk "name" (virtio device vdev) with one
 // partition, as Linux 6.1 lays it out.

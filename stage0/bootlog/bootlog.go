@@ -70,7 +70,7 @@ func (h *Handler) Report(text string) {
 	for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
 		b.WriteString(stamp + "pkginitrd: " + line + "\n")
 	}
-	o.write([]byte(b.String()), true)
+	_ = o.write([]byte(b.String()), true) // a log line that cannot be written is dropped
 }
 
 // Enabled reports true for every level: the log file gets everything.

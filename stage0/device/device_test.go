@@ -220,7 +220,7 @@ func TestResolve(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A real block node named differently from the kernel: matched by rdev.
-	if err := syscall.Mknod(filepath.Join(dev, "altname"), syscall.S_IFBLK|0o600, int(253<<8|0)); err != nil {
+	if err := syscall.Mknod(filepath.Join(dev, "altname"), syscall.S_IFBLK|0o600, int(253<<8)); err != nil {
 		t.Fatalf("mknod block device (the test runs as root): %v", err)
 	}
 	for _, tc := range []struct {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 )
@@ -53,7 +52,7 @@ func hashFile(ctx context.Context, p string) ([]byte, int64, error) {
 		return nil, 0, err
 	}
 	defer f.Close()
-	var h hash.Hash = sha256.New()
+	h := sha256.New()
 	n, err := io.Copy(h, ctxReader{ctx, f})
 	return h.Sum(nil), n, err
 }

@@ -133,12 +133,12 @@ func legacyAttach(fd, backing int, file string, o Options) error {
 	}
 	info := o.Info(file)
 	if err := unix.IoctlLoopSetStatus64(fd, &info); err != nil {
-		unix.IoctlSetInt(fd, unix.LOOP_CLR_FD, 0)
+		_ = unix.IoctlSetInt(fd, unix.LOOP_CLR_FD, 0) // undo; the first error is the one to report
 		return fmt.Errorf("LOOP_SET_STATUS64: %w", err)
 	}
 	if o.BlockSize != 0 && o.BlockSize != 512 {
 		if err := unix.IoctlSetInt(fd, unix.LOOP_SET_BLOCK_SIZE, int(o.BlockSize)); err != nil {
-			unix.IoctlSetInt(fd, unix.LOOP_CLR_FD, 0)
+			_ = unix.IoctlSetInt(fd, unix.LOOP_CLR_FD, 0) // undo; the first error is the one to report
 			return fmt.Errorf("LOOP_SET_BLOCK_SIZE %d: %w", o.BlockSize, err)
 		}
 	}

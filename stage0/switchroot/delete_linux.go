@@ -12,7 +12,7 @@ import (
 // points) are left alone, as find -xdev would. It returns how many entries
 // it removed and the errors met, continuing past them.
 func deleteContents(fd int, dev uint64) (int, error) {
-	defer unix.Close(fd)
+	defer func() { _ = unix.Close(fd) }()
 	names, err := readDirNames(fd)
 	if err != nil {
 		return 0, err

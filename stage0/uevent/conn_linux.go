@@ -27,7 +27,7 @@ func Listen() (*Conn, error) {
 		return nil, fmt.Errorf("uevent: socket: %w", err)
 	}
 	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: kernelGroup}); err != nil {
-		unix.Close(fd)
+		_ = unix.Close(fd)
 		return nil, fmt.Errorf("uevent: bind: %w", err)
 	}
 	// Coldplug loads many drivers at once, each emitting a burst of

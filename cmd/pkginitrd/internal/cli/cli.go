@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -200,15 +199,6 @@ func runVersion(ctx context.Context, env Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stdout, "pkginitrd %s (%s)\n", Version(), gov)
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // sourceDateEpoch is $SOURCE_DATE_EPOCH, the mtime of every file in the

@@ -59,7 +59,9 @@ compressed archives.`)
 	for i, s := range segs {
 		fmt.Fprintf(w, "%d\t%d\t%s\t%d\n", i, s.Offset, s.Compression, len(s.Entries))
 	}
-	w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
 	if *summary {
 		return nil
 	}
@@ -69,7 +71,9 @@ compressed archives.`)
 		for _, h := range s.Entries {
 			fmt.Fprintf(w, "%s\t%d\t %s\n", modeString(h), h.Size, entryName(h))
 		}
-		w.Flush()
+		if err := w.Flush(); err != nil {
+			return err
+		}
 	}
 	return nil
 }

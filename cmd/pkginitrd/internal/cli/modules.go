@@ -52,7 +52,9 @@ flags mean what they mean for build.`)
 	for _, b := range set.Builtins {
 		fmt.Fprintf(w, "%s\tbuiltin\t%s\n", b.Name, reasonList(b.Reasons))
 	}
-	w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
 	fmt.Fprintf(env.Stdout, "kernel %s: %d modules, %d bytes; %d builtin; %d firmware files named\n", version, len(set.Modules), total, len(set.Builtins), len(set.Firmware))
 	if len(set.ForceLoad) > 0 {
 		fmt.Fprintf(env.Stdout, "loaded at boot whatever the devices: %s\n", strings.Join(set.ForceLoad, " "))
