@@ -11,22 +11,23 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/pkginitrd/pkginitrd/internal/compress"
 	"github.com/pkginitrd/pkginitrd/internal/fstree"
 )
 
 // Options control Build.
 type Options struct {
-	Compression Compression  // of the main segment; "" means Zstd
-	Mtime       int64        // mtime of every entry: SOURCE_DATE_EPOCH, or 0
-	Early       *fstree.Tree // optional uncompressed segment written first (microcode, see MicrocodeTree)
+	Compression compress.Format // of the main segment; "" means compress.Zstd
+	Mtime       int64           // mtime of every entry: SOURCE_DATE_EPOCH, or 0
+	Early       *fstree.Tree    // optional uncompressed segment written first (microcode, see MicrocodeTree)
 }
 
 // SegmentStats describes one segment written by Build.
 type SegmentStats struct {
-	ArchiveStats             // entries and uncompressed archive length
-	Offset       int64       // where the segment starts in the image
-	Size         int64       // bytes it occupies in the image
-	Compression  Compression // None for the early segment
+	ArchiveStats                 // entries and uncompressed archive length
+	Offset       int64           // where the segment starts in the image
+	Size         int64           // bytes it occupies in the image
+	Compression  compress.Format // compress.None for the early segment
 }
 
 // Result describes the image written by Build.
@@ -46,11 +47,8 @@ func Build(ctx context.Context, path string, main *fstree.Tree, opts Options) (r
 	if main == nil {
 		return nil, errors.New("build image: no tree")
 	}
-	comp := opts.Compression
-	if comp == "" {
-		comp = Zstd
-	}
-	if _, err := ParseCompression(string(comp)); err != nil {
+	comp, err := compress.ByName(string(opts.Compression))
+	if err != nil {
 		return nil, fmt.Errorf("build %s: %w", path, err)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
@@ -77,10 +75,10 @@ func Build(ctx context.Context, path string, main *fstree.Tree, opts Options) (r
 		}
 		// The cpio writer pads to 4 bytes, so the main segment starts
 		// aligned, as the kernel requires after an uncompressed archive.
-		res.Segments = append(res.Segments, SegmentStats{ArchiveStats: st, Size: out.n, Compression: None})
+		res.Segments = append(res.Segments, SegmentStats{ArchiveStats: st, Size: out.n, Compression: compress.None})
 	}
 	start := out.n
-	zw, err := NewCompressor(out, comp)
+	zw, err := compress.NewWriter(comp, out)
 	if err != nil {
 		return nil, fmt.Errorf("build %s: %w", path, err)
 	}

@@ -21,6 +21,7 @@ import (
 	confd "github.com/pkginitrd/pkginitrd/conf.d"
 	"github.com/pkginitrd/pkginitrd/image"
 	"github.com/pkginitrd/pkginitrd/internal/atomicfile"
+	"github.com/pkginitrd/pkginitrd/internal/compress"
 	"github.com/pkginitrd/pkginitrd/internal/fstree"
 	"github.com/pkginitrd/pkginitrd/modules/hostinfo"
 	"github.com/pkginitrd/pkginitrd/stage0/bootconf"
@@ -89,7 +90,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	comp, err := image.ParseCompression(opts.Config.Compression)
+	comp, err := compress.ByName(opts.Config.Compression)
 	if err != nil {
 		return nil, fmt.Errorf("compression: %w", err)
 	}
