@@ -8,25 +8,25 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
+	"github.com/pkginitrd/pkginitrd/internal/atomicfile"
+	"github.com/pkginitrd/pkginitrd/internal/compress"
 	"github.com/pkginitrd/pkginitrd/internal/fstree"
 )
 
 // Options control Build.
 type Options struct {
-	Compression Compression  // of the main segment; "" means Zstd
-	Mtime       int64        // mtime of every entry: SOURCE_DATE_EPOCH, or 0
-	Early       *fstree.Tree // optional uncompressed segment written first (microcode, see MicrocodeTree)
+	Compression compress.Format // of the main segment; "" means compress.Zstd
+	Mtime       int64           // mtime of every entry: SOURCE_DATE_EPOCH, or 0
+	Early       *fstree.Tree    // optional uncompressed segment written first (microcode, see MicrocodeTree)
 }
 
 // SegmentStats describes one segment written by Build.
 type SegmentStats struct {
-	ArchiveStats             // entries and uncompressed archive length
-	Offset       int64       // where the segment starts in the image
-	Size         int64       // bytes it occupies in the image
-	Compression  Compression // None for the early segment
+	ArchiveStats                 // entries and uncompressed archive length
+	Offset       int64           // where the segment starts in the image
+	Size         int64           // bytes it occupies in the image
+	Compression  compress.Format // compress.None for the early segment
 }
 
 // Result describes the image written by Build.
@@ -46,41 +46,31 @@ func Build(ctx context.Context, path string, main *fstree.Tree, opts Options) (r
 	if main == nil {
 		return nil, errors.New("build image: no tree")
 	}
-	comp := opts.Compression
-	if comp == "" {
-		comp = Zstd
-	}
-	if _, err := ParseCompression(string(comp)); err != nil {
-		return nil, fmt.Errorf("build %s: %w", path, err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	comp, err := compress.ByName(string(opts.Compression))
 	if err != nil {
 		return nil, fmt.Errorf("build %s: %w", path, err)
 	}
-	done := false
-	defer func() {
-		// Also runs on panic: nothing half-written survives.
-		if !done {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
+	out, err := atomicfile.Create(path, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("build %s: %w", path, err)
+	}
+	defer out.Cleanup() // also runs on panic: nothing half-written survives
 
 	sum := sha256.New()
-	bw := bufio.NewWriterSize(io.MultiWriter(tmp, sum), 1<<20)
-	out := &countingWriter{w: bw}
+	bw := bufio.NewWriterSize(io.MultiWriter(out, sum), 1<<20)
+	cw := &countingWriter{w: bw}
 	res = &Result{Path: path}
 	if opts.Early != nil && opts.Early.Len() > 0 {
-		st, err := WriteArchive(ctx, out, opts.Early, ArchiveOptions{Mtime: opts.Mtime})
+		st, err := WriteArchive(ctx, cw, opts.Early, ArchiveOptions{Mtime: opts.Mtime})
 		if err != nil {
 			return nil, fmt.Errorf("build %s: early segment: %w", path, err)
 		}
 		// The cpio writer pads to 4 bytes, so the main segment starts
 		// aligned, as the kernel requires after an uncompressed archive.
-		res.Segments = append(res.Segments, SegmentStats{ArchiveStats: st, Size: out.n, Compression: None})
+		res.Segments = append(res.Segments, SegmentStats{ArchiveStats: st, Size: cw.n, Compression: compress.None})
 	}
-	start := out.n
-	zw, err := NewCompressor(out, comp)
+	start := cw.n
+	zw, err := compress.NewWriter(comp, cw)
 	if err != nil {
 		return nil, fmt.Errorf("build %s: %w", path, err)
 	}
@@ -91,42 +81,19 @@ func Build(ctx context.Context, path string, main *fstree.Tree, opts Options) (r
 	if err != nil {
 		return nil, fmt.Errorf("build %s: %w", path, err)
 	}
-	res.Segments = append(res.Segments, SegmentStats{ArchiveStats: st, Offset: start, Size: out.n - start, Compression: comp})
+	res.Segments = append(res.Segments, SegmentStats{ArchiveStats: st, Offset: start, Size: cw.n - start, Compression: comp})
 	if err := bw.Flush(); err != nil {
-		return nil, fmt.Errorf("build %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return nil, fmt.Errorf("build %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return nil, fmt.Errorf("build %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
 		return nil, fmt.Errorf("build %s: %w", path, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("build %s: %w", path, err)
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := out.Commit(); err != nil {
 		return nil, fmt.Errorf("build %s: %w", path, err)
 	}
-	done = true
-	// Make the rename itself durable.
-	if err := syncDir(filepath.Dir(path)); err != nil {
-		return nil, fmt.Errorf("build %s: %w", path, err)
-	}
-	res.Size = out.n
+	res.Size = cw.n
 	res.SHA256 = hex.EncodeToString(sum.Sum(nil))
 	return res, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 type countingWriter struct {

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/pkginitrd/pkginitrd/internal/compress"
 	"github.com/pkginitrd/pkginitrd/internal/fstree"
 	"github.com/pkginitrd/pkginitrd/internal/testdeb"
 )
@@ -42,7 +43,7 @@ func buildImage(t *testing.T, tree *fstree.Tree, opts Options) (string, *Result,
 // with the system tools and with Inspect.
 func TestBuildCompressions(t *testing.T) {
 	tree := sampleTree(t, hostFiles(t))
-	for _, c := range Compressions() {
+	for _, c := range compress.Writable() {
 		t.Run(string(c), func(t *testing.T) {
 			_, res, img := buildImage(t, tree, Options{Compression: c, Mtime: 42})
 			if len(res.Segments) != 1 {
@@ -82,7 +83,7 @@ func TestBuildCompressions(t *testing.T) {
 
 func TestBuildDeterministic(t *testing.T) {
 	src := hostFiles(t)
-	for _, c := range Compressions() {
+	for _, c := range compress.Writable() {
 		_, a, imgA := buildImage(t, sampleTree(t, src), Options{Compression: c, Mtime: 1700000000})
 		_, b, imgB := buildImage(t, sampleTree(t, src), Options{Compression: c, Mtime: 1700000000})
 		if !bytes.Equal(imgA, imgB) || a.SHA256 != b.SHA256 {
@@ -114,8 +115,8 @@ func TestBuildFailureLeavesNothing(t *testing.T) {
 			tree.Add(fstree.Entry{Path: "usr/lib/gone.so", Kind: fstree.File, Source: filepath.Join(src, "gone"), Size: 10, Origin: "libgone"})
 			return tree
 		}, Options{}, "usr/lib/gone.so", false},
-		{"vanished source in early", context.Background(), func() *fstree.Tree { return sampleTree(t, src) }, Options{Compression: XZ}, "early segment", true},
-		{"cancelled", cancelled, func() *fstree.Tree { return sampleTree(t, src) }, Options{Compression: Gzip}, "context canceled", false},
+		{"vanished source in early", context.Background(), func() *fstree.Tree { return sampleTree(t, src) }, Options{Compression: compress.XZ}, "early segment", true},
+		{"cancelled", cancelled, func() *fstree.Tree { return sampleTree(t, src) }, Options{Compression: compress.Gzip}, "context canceled", false},
 		{"bad compression", context.Background(), func() *fstree.Tree { return sampleTree(t, src) }, Options{Compression: "zip"}, "unknown compression", false},
 	}
 	for _, tt := range tests {
@@ -209,14 +210,14 @@ func TestBuildEarly(t *testing.T) {
 		t.Fatalf("MicrocodeTree() = %v, %v", early, err)
 	}
 	main := sampleTree(t, hostFiles(t))
-	for _, c := range []Compression{Zstd, XZ, None} {
+	for _, c := range []compress.Format{compress.Zstd, compress.XZ, compress.None} {
 		t.Run(string(c), func(t *testing.T) {
 			_, res, img := buildImage(t, main, Options{Compression: c, Early: early})
 			if len(res.Segments) != 2 {
 				t.Fatalf("Build() segments = %+v, want 2", res.Segments)
 			}
 			e, m := res.Segments[0], res.Segments[1]
-			if e.Offset != 0 || e.Compression != None || e.Size%4 != 0 || e.Size != e.Bytes || e.Entries != early.Len() {
+			if e.Offset != 0 || e.Compression != compress.None || e.Size%4 != 0 || e.Size != e.Bytes || e.Entries != early.Len() {
 				t.Errorf("early segment = %+v, want uncompressed at 0, aligned, %d entries", e, early.Len())
 			}
 			if m.Offset != e.Size || m.Offset+m.Size != res.Size || m.Compression != c {
@@ -260,7 +261,7 @@ func TestBuildRealModules(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, c := range []Compression{Zstd, Gzip, XZ, LZ4} {
+	for _, c := range []compress.Format{compress.Zstd, compress.Gzip, compress.XZ, compress.LZ4} {
 		t.Run(string(c), func(t *testing.T) {
 			_, _, img := buildImage(t, tree, Options{Compression: c})
 			name, args := decompressCmd(c)

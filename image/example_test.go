@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/pkginitrd/pkginitrd/image"
+	"github.com/pkginitrd/pkginitrd/internal/compress"
 	"github.com/pkginitrd/pkginitrd/internal/fstree"
 )
 
@@ -25,7 +26,7 @@ func Example() {
 	early.Add(fstree.Entry{Path: image.EarlyCpioMarker, Kind: fstree.File, Mode: 0o644, Data: []byte("1\n"), Size: 2})
 
 	path := filepath.Join(dir, "initrd.img")
-	res, err := image.Build(context.Background(), path, tree, image.Options{Compression: image.Zstd, Early: early})
+	res, err := image.Build(context.Background(), path, tree, image.Options{Compression: compress.Zstd, Early: early})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/pkginitrd/pkginitrd/image/cpio"
+	"github.com/pkginitrd/pkginitrd/internal/compress"
 )
 
 func extract(t *testing.T, img []byte, dir string) []string {
@@ -33,7 +34,7 @@ func TestExtract(t *testing.T) {
 		t.Fatal(err)
 	}
 	main := sampleTree(t, hostFiles(t))
-	for _, c := range []Compression{Zstd, LZ4} {
+	for _, c := range []compress.Format{compress.Zstd, compress.LZ4} {
 		_, _, img := buildImage(t, main, Options{Compression: c, Early: early, Mtime: 1600000000})
 		dir := t.TempDir()
 		if skipped := extract(t, img, dir); len(skipped) != 0 {
@@ -54,7 +55,7 @@ func TestExtract(t *testing.T) {
 // the system tools.
 func TestExtractSystemImage(t *testing.T) {
 	earlyDir, mainDir := gnuTrees(t)
-	name, args := compressCmd(XZ)
+	name, args := compressCmd(compress.XZ)
 	img := append(gnuArchive(t, earlyDir), run(t, "", gnuArchive(t, mainDir), name, args...)...)
 	dir := t.TempDir()
 	extract(t, img, dir)

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/pkginitrd/pkginitrd/image/cpio"
+	"github.com/pkginitrd/pkginitrd/internal/compress"
 	"github.com/pkginitrd/pkginitrd/internal/fstree"
 )
 
@@ -54,30 +55,30 @@ func run(t testing.TB, dir string, stdin []byte, name string, args ...string) []
 }
 
 // decompressCmd is the system command that decompresses c to stdout.
-func decompressCmd(c Compression) (string, []string) {
+func decompressCmd(c compress.Format) (string, []string) {
 	switch c {
-	case Zstd:
+	case compress.Zstd:
 		return "zstd", []string{"-dc"}
-	case Gzip:
+	case compress.Gzip:
 		return "gzip", []string{"-dc"}
-	case XZ:
+	case compress.XZ:
 		return "xz", []string{"-dc"}
-	case LZ4:
+	case compress.LZ4:
 		return "lz4", []string{"-dc"}
 	}
 	return "cat", nil
 }
 
 // compressCmd is the system command that compresses to c as dracut would.
-func compressCmd(c Compression) (string, []string) {
+func compressCmd(c compress.Format) (string, []string) {
 	switch c {
-	case Zstd:
+	case compress.Zstd:
 		return "zstd", []string{"-q", "-c", "-15"}
-	case Gzip:
+	case compress.Gzip:
 		return "gzip", []string{"-n", "-9", "-c"}
-	case XZ:
+	case compress.XZ:
 		return "xz", []string{"--check=crc32", "--lzma2=dict=1MiB", "-c"}
-	case LZ4:
+	case compress.LZ4:
 		return "lz4", []string{"-l", "-9", "-c"}
 	}
 	return "cat", nil
@@ -234,4 +235,44 @@ func writeFiles(t testing.TB, dir string, files map[string]string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// testData returns n bytes that compress like an initramfs: text, runs and
+// incompressible stretches.
+func testData(n int) []byte { return seededData(n, 7) }
+
+// seededData is testData with another sequence for each seed.
+func seededData(n int, seed uint64) []byte {
+	rng := rand.New(rand.NewPCG(seed, 8))
+	var b bytes.Buffer
+	for b.Len() < n {
+		switch rng.IntN(3) {
+		case 0:
+			for range rng.IntN(2000) {
+				b.WriteByte(byte(rng.Uint32()))
+			}
+		case 1:
+			b.WriteString(strings.Repeat("ELF module symbol table entry ", rng.IntN(300)))
+		case 2:
+			b.Write(make([]byte, rng.IntN(5000)))
+		}
+	}
+	return b.Bytes()[:n]
+}
+
+// compressed returns data compressed with c by our compressor.
+func compressed(t testing.TB, c compress.Format, data []byte) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	zw, err := compress.NewWriter(c, &out)
+	if err != nil {
+		t.Fatalf("NewWriter(%s) = %v", c, err)
+	}
+	if _, err := zw.Write(data); err != nil {
+		t.Fatalf("%s: Write = %v", c, err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatalf("%s: Close = %v", c, err)
+	}
+	return out.Bytes()
 }

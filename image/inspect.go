@@ -2,20 +2,14 @@ package image
 
 import (
 	"bufio"
-	"bytes"
-	"compress/bzip2"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
-	"github.com/pierrec/lz4/v4"
 	"github.com/pkginitrd/pkginitrd/image/cpio"
-	"github.com/ulikunitz/xz"
-	"github.com/ulikunitz/xz/lzma"
+	"github.com/pkginitrd/pkginitrd/internal/compress"
 )
 
 // Segment is one part of an image as the kernel sees it: an uncompressed
@@ -135,117 +129,70 @@ func readArchive(ctx context.Context, cr *cpio.Reader, seg *Segment, visit visit
 	return nil
 }
 
-// Magic numbers of the compressed formats the kernel knows (lib/decompress.c).
-var magics = []struct {
-	name  string
-	magic []byte
-}{
-	{"gzip", []byte{0x1f, 0x8b}},
-	{"gzip", []byte{0x1f, 0x9e}}, // old gzip; the kernel accepts it, Go cannot read it
-	{"zstd", []byte{0x28, 0xb5, 0x2f, 0xfd}},
-	{"xz", []byte{0xfd, '7', 'z', 'X', 'Z', 0}},
-	{"lz4", []byte{0x02, 0x21, 0x4c, 0x18}},
-	{"lz4 frame", []byte{0x04, 0x22, 0x4d, 0x18}},
-	{"bzip2", []byte("BZh")},
-	{"lzma", []byte{0x5d, 0x00}},
-	{"lzo", []byte{0x89, 'L', 'Z', 'O'}},
-}
-
-func detect(head []byte) string {
-	for _, m := range magics {
-		if bytes.HasPrefix(head, m.magic) {
-			return m.name
-		}
-	}
-	return ""
-}
-
 // readCompressed reads one compressed stream: it finds where the stream ends
 // and reads the cpio archives inside.
 func readCompressed(ctx context.Context, r io.ReaderAt, size int64, head []byte, seg *Segment, visit visitFunc) error {
-	seg.Compression = detect(head)
+	f := compress.Detect(head)
+	seg.Compression = string(f)
 	rest := io.NewSectionReader(r, seg.Offset, size-seg.Offset)
-	switch seg.Compression {
-	case "":
+	// in is what the decoder reads; seg.Size is set before reading when the
+	// stream's end can be found without decoding, else from cnt after.
+	var in io.Reader
+	var cnt *countingReader
+	var err error
+	switch f {
+	case compress.None:
 		seg.Compression = "unknown"
 		if head[0] == '0' {
 			return fmt.Errorf("cpio data at unaligned offset (the kernel reports \"broken padding\")")
 		}
 		return fmt.Errorf("invalid magic % x: neither cpio nor a compression the kernel knows", head)
-	case "lz4 frame":
+	case compress.LZ4Frame:
 		return errors.New("LZ4 frame format: the kernel only unpacks the legacy format (lz4 -l)")
-	case "lzo":
+	case compress.LZO:
 		return errors.New("lzo (lzop) is not supported by this reader")
-
-	case "gzip":
+	case compress.Gzip, compress.XZ:
 		// With an io.ByteReader underneath, inflate reads exactly up to the
-		// end of the member, so the byte count is the member's length.
-		cnt := &countingReader{r: bufio.NewReaderSize(rest, 64<<10)}
-		zr, err := gzip.NewReader(cnt)
-		if err != nil {
-			return err
-		}
-		zr.Multistream(false) // another member is another segment, as for the kernel
-		if err := readStream(ctx, zr, seg, visit); err != nil {
-			return err
-		}
-		seg.Size = cnt.n
-
-	case "zstd":
-		n, err := zstdLength(rest)
-		if err != nil {
-			return err
-		}
-		seg.Size = n
-		// The kernel's decoder allows windows up to 128 MiB (lib/decompress_unzstd.c).
-		zr, err := zstd.NewReader(io.NewSectionReader(r, seg.Offset, n), zstd.WithDecoderMaxWindow(128<<20), zstd.WithDecoderConcurrency(1))
-		if err != nil {
-			return err
-		}
-		defer zr.Close()
-		if err := readStream(ctx, zr, seg, visit); err != nil {
-			return err
-		}
-
-	case "xz":
-		cnt := &countingReader{r: bufio.NewReaderSize(rest, 64<<10)}
-		zr, err := xz.ReaderConfig{SingleStream: true}.NewReader(cnt)
-		if err != nil {
-			return err
-		}
-		xr := &xzStreamReader{r: zr}
-		if err := readStream(ctx, xr, seg, visit); err != nil {
-			return err
-		}
-		seg.Size = cnt.n - xr.overread
-
-	case "lz4":
-		n, err := lz4LegacyLength(rest)
-		if err != nil {
-			return err
-		}
-		seg.Size = n
-		if err := readStream(ctx, lz4.NewReader(io.NewSectionReader(r, seg.Offset, n)), seg, visit); err != nil {
-			return err
-		}
-
-	case "bzip2", "lzma":
+		// end of the member, so the byte count is the member's length; xz
+		// reads one byte more (see xzStreamReader).
+		cnt = &countingReader{r: bufio.NewReaderSize(rest, 64<<10)}
+		in = cnt
+	case compress.Zstd:
+		seg.Size, err = zstdLength(rest)
+		in = io.NewSectionReader(r, seg.Offset, seg.Size)
+	case compress.LZ4:
+		seg.Size, err = lz4LegacyLength(rest)
+		in = io.NewSectionReader(r, seg.Offset, seg.Size)
+	case compress.BZip2, compress.LZMA:
 		// Neither format says where its stream ends, and trimming the image's
 		// trailing NULs could cut a stream whose last bytes are zero. So the
 		// decoder gets everything up to the end of the image, and a decoder
 		// error after at least one complete archive (the NUL padding read as
 		// another stream) counts as the end.
 		seg.Size = size - seg.Offset
-		var zr io.Reader = bzip2.NewReader(bufio.NewReader(rest))
-		if seg.Compression == "lzma" {
-			var err error
-			if zr, err = lzma.NewReader(bufio.NewReader(rest)); err != nil {
-				return err
-			}
-		}
-		if err := readStream(ctx, &lastStream{r: zr, seg: seg}, seg, visit); err != nil {
-			return err
-		}
+		in = rest
+	}
+	if err != nil {
+		return err
+	}
+	zr, err := compress.NewReader(f, in)
+	if err != nil {
+		return err
+	}
+	defer zr.Close()
+	var dec io.Reader = zr
+	xr := &xzStreamReader{r: zr}
+	switch f {
+	case compress.XZ:
+		dec = xr
+	case compress.BZip2, compress.LZMA:
+		dec = &lastStream{r: zr, seg: seg}
+	}
+	if err := readStream(ctx, dec, seg, visit); err != nil {
+		return err
+	}
+	if cnt != nil {
+		seg.Size = cnt.n - xr.overread
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/pkginitrd/pkginitrd/image/cpio"
+	"github.com/pkginitrd/pkginitrd/internal/compress"
 )
 
 // gnuTrees creates the directories of a typical image: an early microcode
@@ -80,7 +81,7 @@ func TestInspectDracutStyle(t *testing.T) {
 	earlyDir, mainDir := gnuTrees(t)
 	early, main := gnuArchive(t, earlyDir), gnuArchive(t, mainDir)
 	earlyNames, mainNames := cpioList(t, early), cpioList(t, main)
-	for _, c := range []Compression{Zstd, Gzip, XZ, LZ4} {
+	for _, c := range []compress.Format{compress.Zstd, compress.Gzip, compress.XZ, compress.LZ4} {
 		t.Run(string(c), func(t *testing.T) {
 			name, args := compressCmd(c)
 			img := append(append([]byte{}, early...), run(t, "", main, name, args...)...)
@@ -104,7 +105,7 @@ func TestInspectInitramfsToolsStyle(t *testing.T) {
 	writeFiles(t, extraDir, map[string]string{"conf/conf.d/resume": "RESUME=none\n"})
 	extra := gnuArchive(t, extraDir)
 	inner := append(append([]byte{}, main...), extra...)
-	for _, c := range []Compression{Gzip, Zstd, LZ4, XZ} {
+	for _, c := range []compress.Format{compress.Gzip, compress.Zstd, compress.LZ4, compress.XZ} {
 		t.Run(string(c), func(t *testing.T) {
 			name, args := compressCmd(c)
 			img := append(append(append([]byte{}, amd...), intel...), run(t, "", inner, name, args...)...)
@@ -124,7 +125,7 @@ func TestInspectAfterCompressed(t *testing.T) {
 	main := gnuArchive(t, mainDir)
 	mainNames := cpioList(t, main)
 	tail := writeOurArchive(t, cpio.Header{Name: "late", Mode: cpio.TypeReg | 0o644, Nlink: 1, Size: 4}, "late")
-	for _, c := range []Compression{Gzip, Zstd, XZ, LZ4} {
+	for _, c := range []compress.Format{compress.Gzip, compress.Zstd, compress.XZ, compress.LZ4} {
 		for _, tool := range []string{"system", "ours"} {
 			t.Run(string(c)+"-"+tool, func(t *testing.T) {
 				var z []byte
@@ -132,7 +133,7 @@ func TestInspectAfterCompressed(t *testing.T) {
 					name, args := compressCmd(c)
 					z = run(t, "", main, name, args...)
 				} else {
-					z = compress(t, c, main)
+					z = compressed(t, c, main)
 				}
 				gz := run(t, "", main, "gzip", "-c")
 				// compressed, NUL padding, uncompressed cpio, gzip

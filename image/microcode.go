@@ -3,15 +3,13 @@ package image
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
-	"github.com/klauspost/compress/zstd"
+	"github.com/pkginitrd/pkginitrd/internal/compress"
 	"github.com/pkginitrd/pkginitrd/internal/fstree"
-	"github.com/ulikunitz/xz"
 )
 
 // Paths of the early segment read by the kernel's early microcode loader
@@ -98,9 +96,9 @@ func concatMicrocode(dir string, match func(string) bool) ([]byte, error) {
 	var names []string
 	for _, e := range ents {
 		name := e.Name()
-		base, comp := strings.CutSuffix(name, ".xz")
+		base, comp := strings.CutSuffix(name, compress.XZ.Ext())
 		if !comp {
-			base, comp = strings.CutSuffix(name, ".zst")
+			base, comp = strings.CutSuffix(name, compress.Zstd.Ext())
 		}
 		switch {
 		case strings.HasPrefix(name, "."), strings.HasSuffix(name, ".asc"), !match(base):
@@ -134,20 +132,15 @@ func appendMicrocode(dst *bytes.Buffer, p string) error {
 		return err
 	}
 	defer f.Close()
-	var r io.Reader = f
-	switch filepath.Ext(p) {
-	case ".xz":
-		if r, err = xz.NewReader(f); err != nil {
-			return err
-		}
-	case ".zst":
-		zr, err := zstd.NewReader(f, zstd.WithDecoderConcurrency(1))
-		if err != nil {
-			return err
-		}
-		defer zr.Close()
-		r = zr
+	format := compress.None
+	if ext := filepath.Ext(p); ext == compress.XZ.Ext() || ext == compress.Zstd.Ext() {
+		format, _ = compress.ByExt(ext)
 	}
-	_, err = dst.ReadFrom(r)
+	zr, err := compress.NewReader(format, f)
+	if err != nil {
+		return err
+	}
+	defer zr.Close()
+	_, err = dst.ReadFrom(zr)
 	return err
 }

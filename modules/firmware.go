@@ -10,8 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/pkginitrd/pkginitrd/internal/compress"
 	"github.com/pkginitrd/pkginitrd/internal/fstree"
-	"github.com/pkginitrd/pkginitrd/internal/kmod"
 )
 
 // FirmwareOrigin is the fstree.Entry origin of the firmware AddFirmware adds.
@@ -25,7 +25,7 @@ type FirmwareOptions struct {
 	// KernelReads are the compressions the kernel's firmware loader reads
 	// (CONFIG_FW_LOADER_COMPRESS_XZ, _ZSTD); a file found only compressed
 	// otherwise is decompressed into CacheDir.
-	KernelReads []kmod.Compression
+	KernelReads []compress.Format
 	CacheDir    string
 	Logger      *slog.Logger // nil discards
 }
@@ -77,7 +77,7 @@ func findFirmware(fw string, opts FirmwareOptions) (rel, src string, size int64,
 		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
 			return fw, p, st.Size(), nil
 		}
-		for _, c := range []kmod.Compression{kmod.XZ, kmod.Zstd} {
+		for _, c := range []compress.Format{compress.XZ, compress.Zstd} {
 			st, err := os.Stat(p + c.Ext())
 			if err != nil || !st.Mode().IsRegular() {
 				continue

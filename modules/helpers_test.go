@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pkginitrd/pkginitrd/internal/compress"
 	"github.com/pkginitrd/pkginitrd/internal/fstree"
 	"github.com/pkginitrd/pkginitrd/internal/kmod"
 	"github.com/pkginitrd/pkginitrd/internal/testdeb"
@@ -120,17 +121,17 @@ func copyFile(t testing.TB, src, dst string) {
 	}
 }
 
-// compress compresses src into dst with the system tool, the way the
+// compressFile compresses src into dst with the system tool, the way the
 // kernel's build compresses modules.
-func compress(t testing.TB, c kmod.Compression, src, dst string) {
+func compressFile(t testing.TB, c compress.Format, src, dst string) {
 	t.Helper()
 	var args []string
 	switch c {
-	case kmod.XZ:
+	case compress.XZ:
 		args = []string{"xz", "--check=crc32", "--lzma2=dict=1MiB", "-c", src}
-	case kmod.Zstd:
+	case compress.Zstd:
 		args = []string{"zstd", "-q", "-c", src}
-	case kmod.Gzip:
+	case compress.Gzip:
 		args = []string{"gzip", "-n", "-c", src}
 	}
 	out, err := exec.Command(args[0], args[1:]...).Output()
@@ -146,9 +147,9 @@ func compress(t testing.TB, c kmod.Compression, src, dst string) {
 }
 
 // smallTree makes a module directory holding the given modules of the real
-// tree, compressed with comp(name) (kmod.None: copied), plus the real
+// tree, compressed with comp(name) (compress.None: copied), plus the real
 // modules.builtin, modules.builtin.modinfo and modules.order.
-func smallTree(t testing.TB, real *Tree, mods []string, comp func(name string) kmod.Compression) string {
+func smallTree(t testing.TB, real *Tree, mods []string, comp func(name string) compress.Format) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "lib", "modules", real.Version)
 	for _, n := range mods {
@@ -158,10 +159,10 @@ func smallTree(t testing.TB, real *Tree, mods []string, comp func(name string) k
 		}
 		c := comp(n)
 		dst := filepath.Join(dir, m.rel+c.Ext())
-		if c == kmod.None {
+		if c == compress.None {
 			copyFile(t, m.path, dst)
 		} else {
-			compress(t, c, m.path, dst)
+			compressFile(t, c, m.path, dst)
 		}
 	}
 	for _, f := range []string{kmod.BuiltinFile, kmod.BuiltinModInfoFile, kmod.OrderFile} {

@@ -17,7 +17,7 @@ import (
 	"strconv"
 
 	"github.com/pkginitrd/pkginitrd/internal/atomicfile"
-
+	"github.com/pkginitrd/pkginitrd/internal/compress"
 	"github.com/pkginitrd/pkginitrd/internal/fstree"
 	"github.com/pkginitrd/pkginitrd/internal/kmod"
 )
@@ -108,9 +108,9 @@ func moduleEntry(m *Module, opts CopyOptions, log *slog.Logger) (fstree.Entry, e
 		return e, fmt.Errorf("module %s: %w", m.Name, err)
 	}
 	defer f.Close()
-	var head [6]byte
+	var head [compress.MagicSize]byte
 	n, _ := io.ReadFull(f, head[:])
-	if kmod.DetectCompression(head[:n]) == kmod.None {
+	if compress.Detect(head[:n]) == compress.None {
 		return e, nil
 	}
 	if opts.CacheDir == "" {
@@ -143,7 +143,7 @@ func decompressTo(r io.Reader, file string) (int64, error) {
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		return 0, err
 	}
-	zr, _, err := kmod.NewReader(r)
+	zr, _, err := compress.DetectReader(r)
 	if err != nil {
 		return 0, err
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pkginitrd/pkginitrd/internal/compress"
 	"github.com/pkginitrd/pkginitrd/internal/fstree"
 	"github.com/pkginitrd/pkginitrd/internal/kmod"
 	"github.com/pkginitrd/pkginitrd/internal/kmod/kmodtest"
@@ -190,22 +191,22 @@ func TestCompressedTree(t *testing.T) {
 	real := load(t, realDir(t), LoadOptions{})
 	sel := Selection{Include: []string{"ext4", "virtio_blk", "btrfs", "dm_crypt"}}
 	want := resolve(t, real, sel)
-	comp := func(n string) kmod.Compression {
+	comp := func(n string) compress.Format {
 		switch n {
 		case "virtio_ring":
-			return kmod.Zstd
+			return compress.Zstd
 		case "jbd2":
-			return kmod.Gzip
+			return compress.Gzip
 		}
-		return kmod.XZ
+		return compress.XZ
 	}
 	// Debian 12's depmod cannot read gzip modules (kmod built without
 	// zlib): check the index path before jbd2 becomes a .ko.gz.
-	dir := smallTree(t, real, names(want), func(n string) kmod.Compression {
-		if c := comp(n); c != kmod.Gzip {
+	dir := smallTree(t, real, names(want), func(n string) compress.Format {
+		if c := comp(n); c != compress.Gzip {
 			return c
 		}
-		return kmod.XZ
+		return compress.XZ
 	})
 	_, view := kmodtest.DepmodView(t, dir)
 	if si := resolve(t, load(t, view, LoadOptions{}), sel); !reflect.DeepEqual(names(si), names(want)) {
@@ -215,7 +216,7 @@ func TestCompressedTree(t *testing.T) {
 	if err := os.Remove(jbd2 + ".xz"); err != nil {
 		t.Fatal(err)
 	}
-	compress(t, kmod.Gzip, real.mods["jbd2"].path, jbd2+".gz")
+	compressFile(t, compress.Gzip, real.mods["jbd2"].path, jbd2+".gz")
 
 	tr := load(t, dir, LoadOptions{})
 	s := resolve(t, tr, sel)
@@ -292,7 +293,7 @@ func TestMetadataCache(t *testing.T) {
 	real := load(t, realDir(t), LoadOptions{})
 	sel := Selection{Include: []string{"ext4"}}
 	want := resolve(t, real, sel)
-	dir := smallTree(t, real, names(want), func(string) kmod.Compression { return kmod.None })
+	dir := smallTree(t, real, names(want), func(string) compress.Format { return compress.None })
 	cache := t.TempDir()
 	cold := resolve(t, load(t, dir, LoadOptions{CacheDir: cache}), sel)
 	if files, _ := filepath.Glob(filepath.Join(cache, "modinfo-*.json")); len(files) != 1 {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pkginitrd/pkginitrd/internal/compress"
 	"github.com/pkginitrd/pkginitrd/internal/kmod"
 	"github.com/pkginitrd/pkginitrd/internal/kmod/kmodtest"
 )
@@ -387,7 +388,7 @@ func TestLoadErrors(t *testing.T) {
 // TestLoadUpdates checks that a module in updates/ wins over kernel/.
 func TestLoadUpdates(t *testing.T) {
 	real := load(t, realDir(t), LoadOptions{})
-	dir := smallTree(t, real, []string{"virtio_blk", "virtio", "virtio_ring"}, func(string) kmod.Compression { return kmod.None })
+	dir := smallTree(t, real, []string{"virtio_blk", "virtio", "virtio_ring"}, func(string) compress.Format { return compress.None })
 	copyFile(t, real.mods["virtio_blk"].path, filepath.Join(dir, "updates", "virtio_blk.ko"))
 	var logs bytes.Buffer
 	tr := load(t, dir, LoadOptions{Logger: testLogger(&logs)})

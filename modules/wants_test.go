@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pkginitrd/pkginitrd/internal/compress"
 	"github.com/pkginitrd/pkginitrd/internal/fstree"
 	"github.com/pkginitrd/pkginitrd/internal/kmod"
 )
@@ -96,8 +97,8 @@ func TestAddFirmware(t *testing.T) {
 	write(plain, []byte("plain firmware"))
 	for _, c := range []struct {
 		name string
-		comp kmod.Compression
-	}{{xzName, kmod.XZ}, {zstName, kmod.Zstd}} {
+		comp compress.Format
+	}{{xzName, compress.XZ}, {zstName, compress.Zstd}} {
 		raw := filepath.Join(dir, "raw")
 		if err := os.WriteFile(raw, []byte("firmware "+c.name), 0o644); err != nil {
 			t.Fatal(err)
@@ -106,15 +107,15 @@ func TestAddFirmware(t *testing.T) {
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		compress(t, c.comp, raw, dst)
+		compressFile(t, c.comp, raw, dst)
 	}
 	for _, tc := range []struct {
-		reads []kmod.Compression
+		reads []compress.Format
 		want  []string // image paths of xzName and zstName
 	}{
 		{nil, []string{xzName, zstName}},
-		{[]kmod.Compression{kmod.XZ}, []string{xzName + ".xz", zstName}},
-		{[]kmod.Compression{kmod.XZ, kmod.Zstd}, []string{xzName + ".xz", zstName + ".zst"}},
+		{[]compress.Format{compress.XZ}, []string{xzName + ".xz", zstName}},
+		{[]compress.Format{compress.XZ, compress.Zstd}, []string{xzName + ".xz", zstName + ".zst"}},
 	} {
 		var logs bytes.Buffer
 		ft := fstree.New()
@@ -143,7 +144,7 @@ func TestAddFirmware(t *testing.T) {
 			if wantData := "firmware " + plainName; rel != plain && !isCompressed && string(data) != wantData {
 				t.Errorf("AddFirmware(reads %v): %s holds %q, want decompressed %q", tc.reads, rel, data, wantData)
 			}
-			if isCompressed && kmod.DetectCompression(data) == kmod.None {
+			if isCompressed && compress.Detect(data) == compress.None {
 				t.Errorf("AddFirmware(reads %v): %s is not compressed", tc.reads, rel)
 			}
 		}

@@ -18,6 +18,7 @@ import (
 	confd "github.com/pkginitrd/pkginitrd/conf.d"
 	"github.com/pkginitrd/pkginitrd/image"
 	"github.com/pkginitrd/pkginitrd/internal/atomicfile"
+	"github.com/pkginitrd/pkginitrd/internal/compress"
 	"github.com/pkginitrd/pkginitrd/internal/fstree"
 	"github.com/pkginitrd/pkginitrd/modules"
 	"github.com/pkginitrd/pkginitrd/modules/hostinfo"
@@ -86,7 +87,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if _, err := opts.Config.Distro(); err != nil {
 		return nil, err
 	}
-	if _, err := image.ParseCompression(opts.Config.Compression); err != nil {
+	if _, err := compress.ByName(opts.Config.Compression); err != nil {
 		return nil, fmt.Errorf("compression: %w", err)
 	}
 	if err := checkStatic(opts.Stage0); err != nil {
@@ -295,7 +296,7 @@ func (b *build) addModules(ctx context.Context) error {
 	}
 	keep := b.opts.ModuleFiles == ModuleFilesCompressed
 	if b.opts.ModuleFiles == ModuleFilesAuto {
-		comp, err := image.ParseCompression(b.opts.Config.Compression)
+		comp, err := compress.ByName(b.opts.Config.Compression)
 		if err != nil {
 			return fmt.Errorf("compression: %w", err)
 		}
@@ -340,7 +341,7 @@ func (b *build) addStage0(context.Context) error {
 }
 
 func (b *build) write(ctx context.Context) error {
-	comp, err := image.ParseCompression(b.opts.Config.Compression)
+	comp, err := compress.ByName(b.opts.Config.Compression)
 	if err != nil {
 		return fmt.Errorf("compression: %w", err)
 	}

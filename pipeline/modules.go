@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	confd "github.com/pkginitrd/pkginitrd/conf.d"
-	"github.com/pkginitrd/pkginitrd/image"
+	"github.com/pkginitrd/pkginitrd/internal/compress"
 	"github.com/pkginitrd/pkginitrd/internal/fstree"
 	"github.com/pkginitrd/pkginitrd/internal/kmod"
 	"github.com/pkginitrd/pkginitrd/modules"
@@ -49,11 +49,11 @@ const (
 // compressed when that saves at least a fifth of the module set (every
 // compression but xz); for an xz image they are decompressed at build
 // time, which spares stage0 decompressing each module at every boot.
-func KeepModulesCompressed(c image.Compression, inKernel bool) bool {
+func KeepModulesCompressed(c compress.Format, inKernel bool) bool {
 	if inKernel {
 		return true
 	}
-	return c != image.XZ
+	return c != compress.XZ
 }
 
 // kernelDecompresses reports whether the kernel, by its config, decompresses
@@ -63,14 +63,14 @@ func kernelDecompresses(cfg map[string]string, set *modules.Set) bool {
 	if cfg["CONFIG_MODULE_DECOMPRESS"] != "y" {
 		return false
 	}
-	var method kmod.Compression
+	var method compress.Format
 	switch {
 	case cfg["CONFIG_MODULE_COMPRESS_XZ"] == "y":
-		method = kmod.XZ
+		method = compress.XZ
 	case cfg["CONFIG_MODULE_COMPRESS_ZSTD"] == "y":
-		method = kmod.Zstd
+		method = compress.Zstd
 	case cfg["CONFIG_MODULE_COMPRESS_GZIP"] == "y":
-		method = kmod.Gzip
+		method = compress.Gzip
 	default:
 		return false
 	}
@@ -127,7 +127,7 @@ func firmwareDirs(main string, k kernel) []string {
 // CONFIG_FW_LOADER_COMPRESS_XZ and _ZSTD (before 5.19
 // CONFIG_FW_LOADER_COMPRESS alone meant xz). No config: none, so compressed
 // firmware is decompressed.
-func firmwareCompressions(k kernel, log *slog.Logger) []kmod.Compression {
+func firmwareCompressions(k kernel, log *slog.Logger) []compress.Format {
 	cfg, ok := kernelConfig(k, log)
 	if !ok {
 		log.Debug("no kernel config: compressed firmware will be decompressed", "kernel", k.Version)
@@ -162,21 +162,21 @@ func kernelConfig(k kernel, log *slog.Logger) (cfg map[string]string, ok bool) {
 	return nil, false
 }
 
-func fwCompressions(cfg map[string]string) []kmod.Compression {
+func fwCompressions(cfg map[string]string) []compress.Format {
 	if cfg["CONFIG_FW_LOADER_COMPRESS"] != "y" {
 		return nil
 	}
 	_, hasXZ := cfg["CONFIG_FW_LOADER_COMPRESS_XZ"]
 	_, hasZstd := cfg["CONFIG_FW_LOADER_COMPRESS_ZSTD"]
 	if !hasXZ && !hasZstd {
-		return []kmod.Compression{kmod.XZ} // before Linux 5.19: xz only
+		return []compress.Format{compress.XZ} // before Linux 5.19: xz only
 	}
-	var out []kmod.Compression
+	var out []compress.Format
 	if cfg["CONFIG_FW_LOADER_COMPRESS_XZ"] == "y" {
-		out = append(out, kmod.XZ)
+		out = append(out, compress.XZ)
 	}
 	if cfg["CONFIG_FW_LOADER_COMPRESS_ZSTD"] == "y" {
-		out = append(out, kmod.Zstd)
+		out = append(out, compress.Zstd)
 	}
 	return out
 }

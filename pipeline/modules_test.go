@@ -14,8 +14,8 @@ import (
 
 	confd "github.com/pkginitrd/pkginitrd/conf.d"
 	"github.com/pkginitrd/pkginitrd/image"
+	"github.com/pkginitrd/pkginitrd/internal/compress"
 	"github.com/pkginitrd/pkginitrd/internal/fstree"
-	"github.com/pkginitrd/pkginitrd/internal/kmod"
 	"github.com/pkginitrd/pkginitrd/internal/testdeb"
 	"github.com/pkginitrd/pkginitrd/modules"
 )
@@ -23,12 +23,12 @@ import (
 func TestFirmwareCompressions(t *testing.T) {
 	for _, tc := range []struct {
 		config string
-		want   []kmod.Compression
+		want   []compress.Format
 	}{
 		{"CONFIG_FW_LOADER=y\n# CONFIG_FW_LOADER_COMPRESS is not set\n", nil},
-		{"CONFIG_FW_LOADER_COMPRESS=y\n", []kmod.Compression{kmod.XZ}},
-		{"CONFIG_FW_LOADER_COMPRESS=y\nCONFIG_FW_LOADER_COMPRESS_XZ=y\n# CONFIG_FW_LOADER_COMPRESS_ZSTD is not set\n", []kmod.Compression{kmod.XZ}},
-		{"CONFIG_FW_LOADER_COMPRESS=y\nCONFIG_FW_LOADER_COMPRESS_XZ=y\nCONFIG_FW_LOADER_COMPRESS_ZSTD=y\n", []kmod.Compression{kmod.XZ, kmod.Zstd}},
+		{"CONFIG_FW_LOADER_COMPRESS=y\n", []compress.Format{compress.XZ}},
+		{"CONFIG_FW_LOADER_COMPRESS=y\nCONFIG_FW_LOADER_COMPRESS_XZ=y\n# CONFIG_FW_LOADER_COMPRESS_ZSTD is not set\n", []compress.Format{compress.XZ}},
+		{"CONFIG_FW_LOADER_COMPRESS=y\nCONFIG_FW_LOADER_COMPRESS_XZ=y\nCONFIG_FW_LOADER_COMPRESS_ZSTD=y\n", []compress.Format{compress.XZ, compress.Zstd}},
 	} {
 		cfg, err := parseKernelConfig(strings.NewReader(tc.config))
 		if got := fwCompressions(cfg); err != nil || !slices.Equal(got, tc.want) {
@@ -42,12 +42,12 @@ func TestFirmwareCompressions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []kmod.Compression{}
+	want := []compress.Format{}
 	if strings.Contains(string(data), "\nCONFIG_FW_LOADER_COMPRESS_XZ=y\n") {
-		want = append(want, kmod.XZ)
+		want = append(want, compress.XZ)
 	}
 	if strings.Contains(string(data), "\nCONFIG_FW_LOADER_COMPRESS_ZSTD=y\n") {
-		want = append(want, kmod.Zstd)
+		want = append(want, compress.Zstd)
 	}
 	if got := firmwareCompressions(k, slog.New(slog.DiscardHandler)); !slices.Equal(got, want) || len(got) == 0 {
 		t.Errorf("firmwareCompressions(Debian %s) = %v, want %v (from its config)", kver, got, want)
@@ -81,7 +81,7 @@ func TestKeepModulesCompressedRule(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, c := range image.Compressions() {
+	for _, c := range compress.Writable() {
 		size := map[bool]int64{}
 		for keep, ft := range trees {
 			res, err := image.Build(ctx, filepath.Join(out, fmt.Sprintf("%s-%v.img", c, keep)), ft, image.Options{Compression: c})

@@ -9,11 +9,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/pkginitrd/pkginitrd/backends"
+	"github.com/pkginitrd/pkginitrd/internal/atomicfile"
 )
 
 // resolution is a cached Fetch result: valid while the lists it was resolved
@@ -137,24 +137,18 @@ func copyVerified(src, dst string, a archive) error {
 		return err
 	}
 	defer in.Close()
-	out, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-")
+	out, err := atomicfile.Create(dst, 0o644)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(out.Name())
+	defer out.Cleanup()
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(out, h), in)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
-		return err
+		return fmt.Errorf("copy %s: %w", src, err)
 	}
 	if n != a.Size || hex.EncodeToString(h.Sum(nil)) != a.SHA256 {
 		return errBadArchive
 	}
-	if err := os.Chmod(out.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(out.Name(), dst)
+	return out.Commit()
 }

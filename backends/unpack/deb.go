@@ -2,16 +2,12 @@ package unpack
 
 import (
 	"archive/tar"
-	"bufio"
-	"compress/bzip2"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
-	"github.com/ulikunitz/xz/lzma"
+	"github.com/pkginitrd/pkginitrd/internal/compress"
 )
 
 // debPayload returns the file entries of a .deb: the tar stream of its
@@ -32,48 +28,20 @@ func debPayload(r io.Reader) (entries, io.Closer, error) {
 		if !strings.HasPrefix(name, "data.tar") {
 			continue
 		}
-		dr, closer, err := decompress(strings.TrimPrefix(name, "data.tar"), ar)
+		suffix := strings.TrimPrefix(name, "data.tar")
+		f, ok := compress.ByExt(suffix)
+		if !ok || !slices.Contains(dpkgFormats(), f) {
+			return nil, nil, fmt.Errorf("%s: unsupported compression %q", name, suffix)
+		}
+		dr, err := compress.NewReader(f, ar)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", name, err)
 		}
-		return tar.NewReader(dr), closer, nil
+		return tar.NewReader(dr), dr, nil
 	}
 }
 
-// decompress wraps r in the decompressor named by a .deb member suffix
-// (".xz", ".zst", ...; "" for none). The closer releases decoder resources.
-func decompress(suffix string, r io.Reader) (io.Reader, io.Closer, error) {
-	switch suffix {
-	case "":
-		return r, nopCloser{}, nil
-	case ".xz":
-		// SingleStream: a .deb member holds exactly one xz stream; this also
-		// stops the reader from hunting for another stream in the padding.
-		xr, err := xz.ReaderConfig{SingleStream: true}.NewReader(bufio.NewReaderSize(r, 64<<10))
-		return xr, nopCloser{}, err
-	case ".zst":
-		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(false))
-		if err != nil {
-			return nil, nil, err
-		}
-		return zr, closerFunc(zr.Close), nil
-	case ".gz":
-		gr, err := gzip.NewReader(r)
-		return gr, gr, err
-	case ".bz2":
-		return bzip2.NewReader(bufio.NewReaderSize(r, 64<<10)), nopCloser{}, nil
-	case ".lzma":
-		lr, err := lzma.NewReader(bufio.NewReaderSize(r, 64<<10))
-		return lr, nopCloser{}, err
-	}
-	return nil, nil, fmt.Errorf("unsupported compression %q", suffix)
+// dpkgFormats are the compressions of data.tar that dpkg reads.
+func dpkgFormats() []compress.Format {
+	return []compress.Format{compress.None, compress.XZ, compress.Zstd, compress.Gzip, compress.BZip2, compress.LZMA}
 }
-
-type closerFunc func()
-
-func (f closerFunc) Close() error { f(); return nil }
-
-// nopCloser is the closer of decompressors that hold no resources.
-type nopCloser struct{}
-
-func (nopCloser) Close() error { return nil }

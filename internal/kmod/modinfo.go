@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/pkginitrd/pkginitrd/internal/compress"
 )
 
 // ModInfo is the metadata of one module that matters for picking and
@@ -154,19 +156,20 @@ func readSection(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	var head [6]byte
+	var head [compress.MagicSize]byte
 	n, err := io.ReadFull(f, head[:])
 	if err != nil && err != io.ErrUnexpectedEOF {
 		return nil, err
 	}
-	if DetectCompression(head[:n]) == None {
+	c := compress.Detect(head[:n])
+	if c == compress.None {
 		// Plain ELF: read only the headers and the section.
 		return ModInfoSection(f)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
-	zr, _, err := NewReader(f)
+	zr, err := compress.NewReader(c, f)
 	if err != nil {
 		return nil, err
 	}

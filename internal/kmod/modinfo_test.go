@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pkginitrd/pkginitrd/internal/compress"
 	"github.com/pkginitrd/pkginitrd/internal/testdeb"
 )
 
@@ -205,16 +206,16 @@ func TestReadModInfoReal(t *testing.T) {
 }
 
 // compressTool compresses src into dst with the system tool for c.
-func compressTool(t testing.TB, c Compression, src, dst string) {
+func compressTool(t testing.TB, c compress.Format, src, dst string) {
 	t.Helper()
 	var cmd *exec.Cmd
 	switch c {
-	case XZ:
+	case compress.XZ:
 		// As the kernel's build does (scripts/Makefile.modinst).
 		cmd = exec.Command("xz", "--check=crc32", "--lzma2=dict=1MiB", "-c", src)
-	case Zstd:
+	case compress.Zstd:
 		cmd = exec.Command("zstd", "-q", "-c", src)
-	case Gzip:
+	case compress.Gzip:
 		cmd = exec.Command("gzip", "-n", "-c", src)
 	default:
 		t.Fatalf("no tool for %v", c)
@@ -239,18 +240,18 @@ func TestReadModInfoCompressed(t *testing.T) {
 		t.Fatal(err)
 	}
 	tmp := t.TempDir()
-	for _, c := range []Compression{XZ, Zstd, Gzip} {
+	for _, c := range []compress.Format{compress.XZ, compress.Zstd, compress.Gzip} {
 		for _, name := range []string{"virtio_blk.ko" + c.Ext(), "virtio_blk.ko"} {
 			// The second name lies about the contents: detection is by magic.
-			dst := filepath.Join(tmp, c.String(), name)
+			dst := filepath.Join(tmp, string(c), name)
 			os.MkdirAll(filepath.Dir(dst), 0o755)
 			compressTool(t, c, src, dst)
 			head := make([]byte, 6)
 			f, _ := os.Open(dst)
 			io.ReadFull(f, head)
 			f.Close()
-			if got := DetectCompression(head); got != c {
-				t.Errorf("DetectCompression(%s) = %v, want %v", dst, got, c)
+			if got := compress.Detect(head); got != c {
+				t.Errorf("Detect(%s) = %v, want %v", dst, got, c)
 			}
 			got, err := ReadModInfo(dst)
 			if err != nil {
@@ -279,7 +280,7 @@ func TestReadModInfoCompressed(t *testing.T) {
 
 	// A corrupted stream is an error naming the file.
 	bad := filepath.Join(tmp, "bad.ko.xz")
-	compressTool(t, XZ, src, bad)
+	compressTool(t, compress.XZ, src, bad)
 	data, _ := os.ReadFile(bad)
 	data[len(data)/2] ^= 0xff
 	os.WriteFile(bad, data, 0o644)

@@ -6,10 +6,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 
+	"github.com/pkginitrd/pkginitrd/internal/compress"
 	"github.com/pkginitrd/pkginitrd/internal/kmod"
 	"github.com/pkginitrd/pkginitrd/stage0/machine"
 )
@@ -30,15 +32,15 @@ type FileLoader struct {
 	sysRoot string
 
 	mu       sync.Mutex
-	read     bool                      // sysRoot/module/compression read
-	kernel   kmod.Compression          // what it names; None: absent or unknown
-	inKernel map[kmod.Compression]bool // false once the kernel refused the method
+	read     bool                     // sysRoot/module/compression read
+	kernel   compress.Format          // what it names; None: absent or unknown
+	inKernel map[compress.Format]bool // false once the kernel refused the method
 }
 
 // NewFileLoader returns a FileLoader calling sys's FinitModule and
 // InitModule, with sysfs at sysRoot.
 func NewFileLoader(sys machine.Machine, sysRoot string) *FileLoader {
-	return &FileLoader{sys: sys, sysRoot: sysRoot, inKernel: map[kmod.Compression]bool{}}
+	return &FileLoader{sys: sys, sysRoot: sysRoot, kernel: compress.None, inKernel: map[compress.Format]bool{}}
 }
 
 // Load loads the module file at path with the parameter string params. An
@@ -49,13 +51,13 @@ func (l *FileLoader) Load(path, params string) (err error) {
 		return fmt.Errorf("load module: %w", err)
 	}
 	defer f.Close()
-	var head [6]byte
+	var head [compress.MagicSize]byte
 	n, err := io.ReadFull(f, head[:])
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("load module %s: %w", path, err)
 	}
-	c := kmod.DetectCompression(head[:n])
-	if c == kmod.None {
+	c := compress.Detect(head[:n])
+	if c == compress.None {
 		// finit_module reads from offset 0 whatever the file position.
 		if err := retry(func() error { return l.sys.FinitModule(int(f.Fd()), params, 0) }); err != nil {
 			return fmt.Errorf("finit_module %s: %w", path, err)
@@ -94,7 +96,7 @@ func (l *FileLoader) Load(path, params string) (err error) {
 
 // tryInKernel reports whether a module compressed with c should be handed
 // to the kernel to decompress.
-func (l *FileLoader) tryInKernel(c kmod.Compression) bool {
+func (l *FileLoader) tryInKernel(c compress.Format) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.read {
@@ -110,10 +112,10 @@ func (l *FileLoader) tryInKernel(c kmod.Compression) bool {
 	// The kernel names the one method it decompresses; another would be
 	// refused with EINVAL. No file (no sysfs attribute, or an old kernel):
 	// one try tells.
-	return l.kernel == kmod.None || l.kernel == c
+	return l.kernel == compress.None || l.kernel == c
 }
 
-func (l *FileLoader) refused(c kmod.Compression) {
+func (l *FileLoader) refused(c compress.Format) {
 	l.mu.Lock()
 	l.inKernel[c] = false
 	l.mu.Unlock()
@@ -121,14 +123,14 @@ func (l *FileLoader) refused(c kmod.Compression) {
 
 // InKernel reports what Load learnt about compression c: whether the kernel
 // decompresses it (known only after a module of that kind was loaded).
-func (l *FileLoader) InKernel(c kmod.Compression) (ok, known bool) {
+func (l *FileLoader) InKernel(c compress.Format) (ok, known bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	ok, known = l.inKernel[c]
 	return ok, known
 }
 
-func (l *FileLoader) succeeded(c kmod.Compression) {
+func (l *FileLoader) succeeded(c compress.Format) {
 	l.mu.Lock()
 	if _, known := l.inKernel[c]; !known {
 		l.inKernel[c] = true
@@ -146,22 +148,18 @@ func retry(fn func() error) error {
 	}
 }
 
-// parseCompression maps /sys/module/compression's words to a Compression.
-func parseCompression(s string) kmod.Compression {
-	switch s {
-	case "xz":
-		return kmod.XZ
-	case "zstd":
-		return kmod.Zstd
-	case "gzip":
-		return kmod.Gzip
+// parseCompression maps /sys/module/compression's word (xz, zstd or gzip,
+// as compress names them) to a format; anything else is None.
+func parseCompression(s string) compress.Format {
+	if f := compress.Format(s); slices.Contains(kmod.Formats(), f) {
+		return f
 	}
-	return kmod.None
+	return compress.None
 }
 
 // decompressAll returns the decompressed contents of the module file r.
 func decompressAll(f *os.File, path string) ([]byte, error) {
-	zr, c, err := kmod.NewReader(f)
+	zr, c, err := compress.DetectReader(f)
 	if err != nil {
 		return nil, fmt.Errorf("decompress module %s: %w", path, err)
 	}

@@ -11,18 +11,17 @@ import (
 	"sync"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
-	"github.com/pkginitrd/pkginitrd/internal/kmod"
+	"github.com/pkginitrd/pkginitrd/internal/compress"
 	"github.com/pkginitrd/pkginitrd/internal/testdeb"
 	"github.com/pkginitrd/pkginitrd/stage0/machine"
+	"golang.org/x/sys/unix"
 )
 
 // fakeKernel is a Machine's FinitModule and InitModule: it records calls
-// and decompresses like a kernel built with CONFIG_MODULE_DECOMPRESS for method decomp (kmod.None:
+// and decompresses like a kernel built with CONFIG_MODULE_DECOMPRESS for method decomp (compress.None:
 // without it, so the flag gives EOPNOTSUPP).
 type fakeKernel struct {
-	decomp kmod.Compression
+	decomp compress.Format
 	// failWith, when set, is what every load returns after the checks.
 	failWith error
 
@@ -47,13 +46,13 @@ func (k *fakeKernel) syscalls() machine.Machine {
 			if flags&compressedFileFlag != 0 {
 				// kernel/module/decompress.c: only the built-in
 				// method, recognised by its magic.
-				switch c := kmod.DetectCompression(data); {
-				case k.decomp == kmod.None:
+				switch c := compress.Detect(data); {
+				case k.decomp == compress.None:
 					return unix.EOPNOTSUPP
 				case c != k.decomp:
 					return unix.EINVAL
 				}
-				zr, _, err := kmod.NewReader(bytes.NewReader(data))
+				zr, _, err := compress.DetectReader(bytes.NewReader(data))
 				if err != nil {
 					return unix.EINVAL
 				}
@@ -155,22 +154,22 @@ func TestFileLoader(t *testing.T) {
 	dir, plain := realModules(t)
 	tests := []struct {
 		name   string
-		kernel kmod.Compression // what the fake kernel decompresses
-		sysfs  string           // module/compression
-		files  []string         // loaded in this order
+		kernel compress.Format // what the fake kernel decompresses
+		sysfs  string          // module/compression
+		files  []string        // loaded in this order
 		calls  []string
 	}{
-		{"plain module: finit without flags", kmod.XZ, "xz",
+		{"plain module: finit without flags", compress.XZ, "xz",
 			[]string{"crc16.ko"}, []string{"finit flags=0"}},
-		{"6.12 (xz built in): the kernel decompresses .ko.xz", kmod.XZ, "xz",
+		{"6.12 (xz built in): the kernel decompresses .ko.xz", compress.XZ, "xz",
 			[]string{"crc16.ko.xz", "crc16.ko.xz"}, []string{"finit flags=4", "finit flags=4"}},
-		{"xz kernel, zstd and gzip modules: decompressed here, no useless try", kmod.XZ, "xz",
+		{"xz kernel, zstd and gzip modules: decompressed here, no useless try", compress.XZ, "xz",
 			[]string{"crc16.ko.zst", "crc16.ko.gz"}, []string{"init", "init"}},
-		{"6.1 (no CONFIG_MODULE_DECOMPRESS, no sysfs file): one try, then here", kmod.None, "",
+		{"6.1 (no CONFIG_MODULE_DECOMPRESS, no sysfs file): one try, then here", compress.None, "",
 			[]string{"crc16.ko.xz", "crc16.ko.xz", "crc16.ko.zst"}, []string{"finit flags=4", "init", "init", "finit flags=4", "init"}},
-		{"sysfs says xz but the kernel refuses: EINVAL, remembered", kmod.Zstd, "xz",
+		{"sysfs says xz but the kernel refuses: EINVAL, remembered", compress.Zstd, "xz",
 			[]string{"crc16.ko.xz", "crc16.ko.xz"}, []string{"finit flags=4", "init", "init"}},
-		{"no sysfs file, kernel has zstd", kmod.Zstd, "",
+		{"no sysfs file, kernel has zstd", compress.Zstd, "",
 			[]string{"crc16.ko.zst", "crc16.ko.zst"}, []string{"finit flags=4", "finit flags=4"}},
 	}
 	for _, tt := range tests {
@@ -203,7 +202,7 @@ func TestFileLoaderErrors(t *testing.T) {
 
 	// A module the kernel rejects for another reason: the error names the
 	// file, keeps the errno, and no fallback hides it.
-	k := &fakeKernel{decomp: kmod.XZ, failWith: unix.EEXIST}
+	k := &fakeKernel{decomp: compress.XZ, failWith: unix.EEXIST}
 	l := NewFileLoader(k.syscalls(), sysWith(t, "xz"))
 	if err := l.Load(xz, ""); !isExist(err) || !strings.Contains(fmt.Sprint(err), xz) {
 		t.Errorf("Load(already loaded .ko.xz) = %v, want EEXIST naming %s", err, xz)
@@ -224,18 +223,18 @@ func TestFileLoaderErrors(t *testing.T) {
 	if err := os.WriteFile(bad, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	k = &fakeKernel{decomp: kmod.None}
+	k = &fakeKernel{decomp: compress.None}
 	l = NewFileLoader(k.syscalls(), sysWith(t, ""))
 	if err := l.Load(bad, ""); err == nil || !strings.Contains(err.Error(), bad) {
 		t.Errorf("Load(damaged .ko.xz) = %v, want an error naming %s", err, bad)
 	}
-	if _, known := l.InKernel(kmod.XZ); known {
+	if _, known := l.InKernel(compress.XZ); known {
 		t.Errorf("after a damaged module, InKernel(xz) is known; want it still unknown")
 	}
 	if err := l.Load(xz, ""); err != nil {
 		t.Fatalf("Load(.ko.xz) = %v", err)
 	}
-	if ok, known := l.InKernel(kmod.XZ); ok || !known {
+	if ok, known := l.InKernel(compress.XZ); ok || !known {
 		t.Errorf("InKernel(xz) = %v, %v after EOPNOTSUPP and a load here; want false, true", ok, known)
 	}
 

@@ -2,9 +2,10 @@ package shutdown
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/pkginitrd/pkginitrd/internal/atomicfile"
 )
 
 // Program is the name systemd-shutdown execs inside the shutdown root.
@@ -27,28 +28,8 @@ func Install(dir, exe string) error {
 			return fmt.Errorf("install shutdown: %w", err)
 		}
 	}
-	src, err := os.Open(exe)
-	if err != nil {
+	if err := atomicfile.CopyFile(exe, filepath.Join(dir, Program), 0o755); err != nil {
 		return fmt.Errorf("install shutdown: %w", err)
-	}
-	defer src.Close()
-	tmp, err := os.CreateTemp(dir, "."+Program+"-*")
-	if err != nil {
-		return fmt.Errorf("install shutdown: %w", err)
-	}
-	_, err = io.Copy(tmp, src)
-	if err == nil {
-		err = tmp.Chmod(0o755)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), filepath.Join(dir, Program))
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("install shutdown: copy %s to %s: %w", exe, dir, err)
 	}
 	return nil
 }

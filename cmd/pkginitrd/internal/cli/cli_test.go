@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/pkginitrd/pkginitrd/image"
+	"github.com/pkginitrd/pkginitrd/internal/compress"
 	"github.com/pkginitrd/pkginitrd/internal/fstree"
 	"github.com/pkginitrd/pkginitrd/internal/testdeb"
 )
@@ -77,7 +78,7 @@ func TestInspectAndExtract(t *testing.T) {
 		}
 	}
 	img := filepath.Join(dir, "initrd.img")
-	if _, err := image.Build(context.Background(), img, tree, image.Options{Compression: image.XZ}); err != nil {
+	if _, err := image.Build(context.Background(), img, tree, image.Options{Compression: compress.XZ}); err != nil {
 		t.Fatal(err)
 	}
 	code, out, stderr := runCLI(t, "inspect", img)

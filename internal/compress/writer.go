@@ -1,48 +1,15 @@
-package image
+package compress
 
 import (
 	"fmt"
 	"io"
 	"runtime"
-	"strings"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
 	"github.com/ulikunitz/xz"
 )
-
-// Compression names the compressor of the main segment.
-type Compression string
-
-// The compressions the kernel can unpack (REFERENCE.md §1.2) that Build writes.
-const (
-	Zstd Compression = "zstd" // the default
-	Gzip Compression = "gzip"
-	LZ4  Compression = "lz4" // legacy frame format, the only one the kernel reads
-	XZ   Compression = "xz"  // CRC32 check, 1 MiB dictionary (XZ Embedded limits)
-	None Compression = "none"
-)
-
-// Compressions returns every valid Compression, default first.
-func Compressions() []Compression { return []Compression{Zstd, Gzip, LZ4, XZ, None} }
-
-// ParseCompression returns the Compression named s; "" means Zstd.
-func ParseCompression(s string) (Compression, error) {
-	if s == "" {
-		return Zstd, nil
-	}
-	for _, c := range Compressions() {
-		if string(c) == s {
-			return c, nil
-		}
-	}
-	var names []string
-	for _, c := range Compressions() {
-		names = append(names, string(c))
-	}
-	return "", fmt.Errorf("unknown compression %q (valid: %s)", s, strings.Join(names, ", "))
-}
 
 // Compressor settings. They are part of the output format: changing one
 // changes every image byte, so they are constants, not options. Levels were
@@ -64,12 +31,14 @@ const (
 	xzDict = 1 << 20
 )
 
-// NewCompressor returns a writer compressing to w with c in a form the
-// kernel unpacks. Closing it flushes the stream but does not close w. The
-// output depends only on the input bytes (not on the number of CPUs).
-func NewCompressor(w io.Writer, c Compression) (io.WriteCloser, error) {
-	switch c {
-	case Zstd, "":
+// NewWriter returns a writer compressing to w in format f (one of
+// Writable) in a form the kernel unpacks: LZ4 in the legacy format, xz with
+// a CRC32 check and a 1 MiB dictionary. Closing it flushes the stream but
+// does not close w. The output depends only on the input bytes (not on the
+// number of CPUs).
+func NewWriter(f Format, w io.Writer) (io.WriteCloser, error) {
+	switch f {
+	case Zstd, "": // "" is the default, as for ByName
 		return newZstd(w, runtime.GOMAXPROCS(0))
 	case Gzip:
 		// No name and a zero mtime in the gzip header: reproducible.
@@ -91,9 +60,9 @@ func NewCompressor(w io.Writer, c Compression) (io.WriteCloser, error) {
 		}
 		return zw, nil
 	case None:
-		return nopCloser{w}, nil
+		return nopWriteCloser{w}, nil
 	}
-	_, err := ParseCompression(string(c))
+	_, err := ByName(string(f)) // the error lists the valid names
 	return nil, err
 }
 
@@ -117,6 +86,6 @@ func newZstd(w io.Writer, concurrency int) (io.WriteCloser, error) {
 	return zw, nil
 }
 
-type nopCloser struct{ io.Writer }
+type nopWriteCloser struct{ io.Writer }
 
-func (nopCloser) Close() error { return nil }
+func (nopWriteCloser) Close() error { return nil }
