@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/pkginitrd/pkginitrd/internal/mountinfo"
+	"github.com/pkginitrd/pkginitrd/internal/testenv"
 )
 
 // luksImage formats a 20 MiB file with the system's cryptsetup (Debian
@@ -29,7 +30,7 @@ func luksImage(t *testing.T, args ...string) string {
 	}
 	argv := append([]string{"luksFormat", "--batch-mode", "--pbkdf-force-iterations", "1000", "--disable-locks", "--key-file=-"}, args...)
 	argv = append(argv, p)
-	cmd := exec.Command("cryptsetup", argv...)
+	cmd := exec.Command(testenv.NeedTool(t, "cryptsetup", "cryptsetup-bin"), argv...)
 	cmd.Stdin = strings.NewReader("passphrase")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("cryptsetup %s: %v\n%s(install the Debian package cryptsetup-bin)", strings.Join(argv, " "), err, out)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/pkginitrd/pkginitrd/internal/testenv"
 )
 
 // openPTY returns a pseudo-terminal's master and its slave's path.
@@ -96,9 +98,7 @@ func TestAskNoEcho(t *testing.T) {
 // TestReadDeviceFile mounts a tmpfs as the "key device": the missing file
 // is an error naming it, and nothing stays mounted or created afterwards.
 func TestReadDeviceFile(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("TestReadDeviceFile mounts a tmpfs: run the tests as root (CI does)")
-	}
+	testenv.NeedRoot(t, "mounting a tmpfs")
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
 	_, err := readDeviceFile(context.Background(), "keytest", "tmpfs", "/keys/root.key")

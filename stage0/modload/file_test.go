@@ -15,6 +15,7 @@ import (
 
 	"github.com/pkginitrd/pkginitrd/internal/kmod"
 	"github.com/pkginitrd/pkginitrd/internal/testdeb"
+	"github.com/pkginitrd/pkginitrd/internal/testenv"
 )
 
 // fakeKernel is a Syscalls that records calls and decompresses like a
@@ -121,9 +122,9 @@ func realModules(t *testing.T) (dir string, plain []byte) {
 		t.Fatal(err)
 	}
 	for ext, argv := range map[string][]string{
-		".xz":  {"xz", "--check=crc32", "--lzma2=dict=1MiB", "-c", src},
-		".zst": {"zstd", "-q", "-c", src},
-		".gz":  {"gzip", "-n", "-c", src},
+		".xz":  {testenv.NeedTool(t, "xz", "xz-utils"), "--check=crc32", "--lzma2=dict=1MiB", "-c", src},
+		".zst": {testenv.NeedTool(t, "zstd", "zstd"), "-q", "-c", src},
+		".gz":  {testenv.NeedTool(t, "gzip", "gzip"), "-n", "-c", src},
 	} {
 		out, err := exec.Command(argv[0], argv[1:]...).Output()
 		if err != nil {
