@@ -12,6 +12,7 @@ import (
 
 	"github.com/pkginitrd/pkginitrd/image/cpio"
 	"github.com/pkginitrd/pkginitrd/internal/fstree"
+	"github.com/pkginitrd/pkginitrd/internal/testenv"
 )
 
 func TestWriteArchive(t *testing.T) {
@@ -102,9 +103,7 @@ func headerNamesOf(es []readEntry) []string {
 // TestWriteArchiveGNUExtract extracts our archive with GNU cpio (as root:
 // it creates device nodes) and compares the result with the tree.
 func TestWriteArchiveGNUExtract(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("this test creates device nodes and must run as root")
-	}
+	testenv.NeedRoot(t, "creating device nodes")
 	src := hostFiles(t)
 	tree := sampleTree(t, src)
 	var buf bytes.Buffer

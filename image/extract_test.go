@@ -12,6 +12,7 @@ import (
 
 	"github.com/pkginitrd/pkginitrd/image/cpio"
 	"github.com/pkginitrd/pkginitrd/internal/compress"
+	"github.com/pkginitrd/pkginitrd/internal/testenv"
 )
 
 func extract(t *testing.T, img []byte, dir string) []string {
@@ -26,9 +27,7 @@ func extract(t *testing.T, img []byte, dir string) []string {
 // TestExtract unpacks a built image (early + main) and compares the result
 // with the trees it was built from.
 func TestExtract(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("this test creates device nodes and must run as root")
-	}
+	testenv.NeedRoot(t, "creating device nodes")
 	early, err := MicrocodeTree(fakeFirmware(t, "usr/lib/firmware"))
 	if err != nil {
 		t.Fatal(err)

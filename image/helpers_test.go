@@ -15,6 +15,7 @@ import (
 	"github.com/pkginitrd/pkginitrd/image/cpio"
 	"github.com/pkginitrd/pkginitrd/internal/compress"
 	"github.com/pkginitrd/pkginitrd/internal/fstree"
+	"github.com/pkginitrd/pkginitrd/internal/testenv"
 )
 
 // toolPackage names the Debian package providing a system tool.
@@ -30,20 +31,10 @@ func toolPackage(name string) string {
 	return name // cpio, zstd, gzip, lz4, bzip2
 }
 
-// tool returns the path of a system tool, failing the test when it is missing.
-func tool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s not found: apt-get install %s (%v)", name, toolPackage(name), err)
-	}
-	return p
-}
-
 // run runs a system tool with stdin and returns its stdout.
 func run(t testing.TB, dir string, stdin []byte, name string, args ...string) []byte {
 	t.Helper()
-	cmd := exec.Command(tool(t, name), args...)
+	cmd := exec.Command(testenv.NeedTool(t, name, toolPackage(name)), args...)
 	cmd.Dir = dir
 	cmd.Stdin = bytes.NewReader(stdin)
 	var out, errb bytes.Buffer

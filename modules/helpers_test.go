@@ -17,6 +17,7 @@ import (
 	"github.com/pkginitrd/pkginitrd/internal/fstree"
 	"github.com/pkginitrd/pkginitrd/internal/kmod"
 	"github.com/pkginitrd/pkginitrd/internal/testdeb"
+	"github.com/pkginitrd/pkginitrd/internal/testenv"
 )
 
 // genericSet is the test stand-in for the lead's default generic set.
@@ -128,11 +129,11 @@ func compressFile(t testing.TB, c compress.Format, src, dst string) {
 	var args []string
 	switch c {
 	case compress.XZ:
-		args = []string{"xz", "--check=crc32", "--lzma2=dict=1MiB", "-c", src}
+		args = []string{testenv.NeedTool(t, "xz", "xz-utils"), "--check=crc32", "--lzma2=dict=1MiB", "-c", src}
 	case compress.Zstd:
-		args = []string{"zstd", "-q", "-c", src}
+		args = []string{testenv.NeedTool(t, "zstd", "zstd"), "-q", "-c", src}
 	case compress.Gzip:
-		args = []string{"gzip", "-n", "-c", src}
+		args = []string{testenv.NeedTool(t, "gzip", "gzip"), "-n", "-c", src}
 	}
 	out, err := exec.Command(args[0], args[1:]...).Output()
 	if err != nil {

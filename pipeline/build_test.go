@@ -15,6 +15,7 @@ import (
 	"github.com/pkginitrd/pkginitrd/image"
 	"github.com/pkginitrd/pkginitrd/image/cpio"
 	"github.com/pkginitrd/pkginitrd/internal/testdeb"
+	"github.com/pkginitrd/pkginitrd/internal/testenv"
 	"github.com/pkginitrd/pkginitrd/stage0/bootconf"
 )
 
@@ -159,10 +160,7 @@ func TestRunIsReproducible(t *testing.T) {
 }
 
 func TestRunFailuresLeaveNoImage(t *testing.T) {
-	dynamic, err := exec.LookPath("apt-get")
-	if err != nil {
-		t.Fatal(err)
-	}
+	dynamic := testenv.NeedTool(t, "apt-get", "apt") // any dynamic executable
 	cases := []struct {
 		name   string
 		modify func(*Options)

@@ -28,9 +28,10 @@ func setup(t *testing.T) *env {
 	if os.Getenv("PKGINITRD_E2E") != "1" {
 		t.Skip("end-to-end test: set PKGINITRD_E2E=1 (the README's test command does)")
 	}
-	for _, tool := range []string{"qemu-system-x86_64", "sgdisk", "mkfs.ext4", "mkfs.xfs", "mkfs.btrfs", "dpkg-deb", "apt-get"} {
+	for tool, pkg := range map[string]string{"qemu-system-x86_64": "qemu-system-x86", "sgdisk": "gdisk", "mkfs.ext4": "e2fsprogs",
+		"mkfs.xfs": "xfsprogs", "mkfs.btrfs": "btrfs-progs", "dpkg-deb": "dpkg", "apt-get": "apt"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("end-to-end tests need %s (run the README's test command, which installs it)", tool)
+			t.Fatalf("end-to-end tests need %s in PATH (Debian package %s; the README's test command installs it)", tool, pkg)
 		}
 	}
 	return sharedEnv

@@ -8,8 +8,8 @@ if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -q
 "${sudo[@]}" apt-get install -y -q --no-install-recommends \
-  qemu-system-x86 cpio gdisk e2fsprogs xfsprogs btrfs-progs dosfstools \
-  squashfs-tools xorriso mtools zstd xz-utils lz4 kmod cryptsetup-bin dpkg-dev \
+  qemu-system-x86 cpio gdisk fdisk mount e2fsprogs xfsprogs btrfs-progs dosfstools \
+  squashfs-tools xorriso mtools zstd xz-utils lz4 bzip2 binutils kmod cryptsetup-bin lvm2 dpkg-dev \
   debian-archive-keyring ca-certificates dracut-core bc isolinux syslinux-common systemd
 
 command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"

@@ -19,6 +19,7 @@ import (
 
 	"github.com/pkginitrd/pkginitrd/backends"
 	"github.com/pkginitrd/pkginitrd/internal/testdeb"
+	"github.com/pkginitrd/pkginitrd/internal/testenv"
 )
 
 // These tests use the real apt-get against deb.debian.org. Their apt state
@@ -138,6 +139,7 @@ func TestFetch(t *testing.T) {
 // testFetch runs the cold, warm, offline, exclude and repair paths for one
 // release and returns the libc6 it resolved.
 func testFetch(t *testing.T, release string) *backends.Package {
+	testenv.NeedNetwork(t, mirror)
 	ctx := context.Background()
 	req := backends.Request{Packages: []string{"busybox"}, Release: release, Mirror: mirror, Arch: "amd64", CacheDir: sharedCache(t)}
 	st, err := stateFor(req, []string{"main"}, DefaultKeyring)
@@ -223,6 +225,7 @@ func testFetch(t *testing.T, release string) *backends.Package {
 }
 
 func TestFetchUnknownPackage(t *testing.T) {
+	testenv.NeedNetwork(t, mirror)
 	rec := &recorder{}
 	d := newDriver(t, rec, Options{})
 	const bogus = "pkginitrd-no-such-package"
@@ -257,6 +260,7 @@ func TestFetchOfflineCold(t *testing.T) {
 }
 
 func TestFetchBadKeyring(t *testing.T) {
+	testenv.NeedNetwork(t, mirror)
 	// A keyring without Debian's keys: apt must refuse the repository.
 	keyring := filepath.Join(t.TempDir(), "empty.gpg")
 	if err := os.WriteFile(keyring, nil, 0o644); err != nil {
@@ -277,6 +281,7 @@ func TestFetchBadKeyring(t *testing.T) {
 }
 
 func TestFetchHostArchivesOffline(t *testing.T) {
+	testenv.NeedNetwork(t, mirror)
 	ctx := context.Background()
 	req := backends.Request{Packages: []string{"busybox"}, Release: "bookworm", Mirror: mirror, Arch: "amd64", CacheDir: sharedCache(t)}
 	shared, err := New(Options{}).Fetch(ctx, req)

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/pkginitrd/pkginitrd/internal/testenv"
 )
 
 // describe lists every path below root (not root itself) with what a
@@ -115,14 +117,15 @@ func dpkgExtract(t testing.TB, deb string) string {
 	return dir
 }
 
-// run runs a command and fails the test with its output on error, or when
-// the tool is missing (tests need it; install it rather than skip).
+// run runs a command and fails the test with its output on error; a
+// missing tool skips the test (see testenv.NeedTool).
 func run(t testing.TB, dir, name string, args ...string) []byte {
 	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		t.Fatalf("%s is required for this test (apt-get install it): %v", name, err)
+	pkg := map[string]string{"ar": "binutils", "dpkg-deb": "dpkg", "xz": "xz-utils"}[name]
+	if pkg == "" {
+		pkg = name // bzip2
 	}
-	cmd := exec.Command(name, args...)
+	cmd := exec.Command(testenv.NeedTool(t, name, pkg), args...)
 	cmd.Dir = dir
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

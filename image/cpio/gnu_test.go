@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/pkginitrd/pkginitrd/internal/testenv"
 )
 
 // These tests check interoperability with GNU cpio (Debian package "cpio")
@@ -18,13 +20,8 @@ import (
 
 func gnuCpio(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("cpio")
-	if err != nil {
-		t.Fatalf("GNU cpio not found (apt-get install cpio): %v", err)
-	}
-	if os.Geteuid() != 0 {
-		t.Fatalf("this test creates device nodes and must run as root")
-	}
+	p := testenv.NeedTool(t, "cpio", "cpio")
+	testenv.NeedRoot(t, "creating device nodes")
 	return p
 }
 
@@ -166,7 +163,7 @@ func TestReadGNU(t *testing.T) {
 
 // TestReadGNUChecksumError corrupts a data byte of a GNU crc archive.
 func TestReadGNUChecksumError(t *testing.T) {
-	cpioBin := gnuCpio(t)
+	cpioBin := testenv.NeedTool(t, "cpio", "cpio")
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("some data"), 0o644); err != nil {
 		t.Fatal(err)

@@ -9,23 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-// need fails the test with the Debian package to install when a tool is
-// missing: these tests must run on the real tools, not be skipped.
-func need(t *testing.T, tool, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(tool)
-	if err != nil {
-		for _, dir := range []string{"/usr/sbin", "/sbin"} {
-			if _, serr := os.Stat(filepath.Join(dir, tool)); serr == nil {
-				return filepath.Join(dir, tool)
-			}
-		}
-		t.Fatalf("%s not found: apt-get install %s", tool, pkg)
-	}
-	return p
-}
+	"github.com/pkginitrd/pkginitrd/internal/testenv"
+)
 
 func run(t *testing.T, stdin string, name string, args ...string) {
 	t.Helper()
@@ -55,7 +41,7 @@ func sparse(t *testing.T, size int64) string {
 // blkidExport runs `blkid -p -o export` (low-level probing, no cache) on path.
 func blkidExport(t *testing.T, path string) map[string]string {
 	t.Helper()
-	bin := need(t, "blkid", "util-linux")
+	bin := testenv.NeedTool(t, "blkid", "util-linux")
 	out, err := exec.Command(bin, "-p", "-o", "export", path).Output()
 	if err != nil {
 		t.Fatalf("blkid -p -o export %s: %v", path, err)
@@ -183,7 +169,7 @@ func TestProbeRealImages(t *testing.T) {
 		}, "crypto_LUKS", "1f6a3b82-5555-4666-8777-d8889999aaaa", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tool := need(t, tc.tool, tc.pkg)
+			tool := testenv.NeedTool(t, tc.tool, tc.pkg)
 			var p string
 			if tc.size > 0 {
 				p = sparse(t, tc.size)
@@ -201,8 +187,9 @@ func TestProbeRealImages(t *testing.T) {
 
 // TestProbeLVM2 needs a loop device: pvcreate refuses regular files.
 func TestProbeLVM2(t *testing.T) {
-	pvcreate := need(t, "pvcreate", "lvm2")
-	losetup := need(t, "losetup", "mount")
+	testenv.NeedRoot(t, "a loop device for pvcreate")
+	pvcreate := testenv.NeedTool(t, "pvcreate", "lvm2")
+	losetup := testenv.NeedTool(t, "losetup", "mount")
 	p := sparse(t, 16<<20)
 	out, err := exec.Command(losetup, "-f", "--show", p).Output()
 	if err != nil {
@@ -220,7 +207,7 @@ func TestProbeLVM2(t *testing.T) {
 // TestVFATBootLabelOnly removes the root-directory label entry from a real
 // FAT image: blkid then reports only LABEL_FATBOOT.
 func TestVFATBootLabelOnly(t *testing.T) {
-	tool := need(t, "mkfs.vfat", "dosfstools")
+	tool := testenv.NeedTool(t, "mkfs.vfat", "dosfstools")
 	p := sparse(t, 32<<20)
 	run(t, "", tool, "-F", "16", "-n", "BOOTONLY", p)
 	img, err := os.ReadFile(p)
@@ -273,7 +260,7 @@ func BenchmarkProbeExt4(b *testing.B) {
 	}
 	f.Truncate(32 << 20)
 	f.Close()
-	if out, err := exec.Command("mkfs.ext4", "-q", "-F", p).CombinedOutput(); err != nil {
+	if out, err := exec.Command(testenv.NeedTool(b, "mkfs.ext4", "e2fsprogs"), "-q", "-F", p).CombinedOutput(); err != nil {
 		b.Fatalf("mkfs.ext4: %v %s", err, out)
 	}
 	img, err := os.ReadFile(p)

@@ -10,13 +10,15 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/pkginitrd/pkginitrd/internal/testenv"
 )
 
 // partx lists what util-linux sees in the partition table of path, as
 // Partitions (512-byte sectors).
 func partx(t *testing.T, path string) []Partition {
 	t.Helper()
-	bin := need(t, "partx", "util-linux")
+	bin := testenv.NeedTool(t, "partx", "util-linux")
 	out, err := exec.Command(bin, "-o", "NR,START,END,UUID,NAME,TYPE", "-P", path).Output()
 	if err != nil {
 		t.Fatalf("partx %s: %v", path, err)
@@ -83,7 +85,7 @@ func strip(ps []Partition) []Partition {
 }
 
 func TestReadPartitionsGPT(t *testing.T) {
-	sgdisk := need(t, "sgdisk", "gdisk")
+	sgdisk := testenv.NeedTool(t, "sgdisk", "gdisk")
 	p := sparse(t, 64<<20)
 	run(t, "", sgdisk,
 		"-U", "11223344-5566-4778-899a-abbccddeeff0",
@@ -129,8 +131,9 @@ func TestReadPartitionsGPT(t *testing.T) {
 // TestReadPartitionsGPT4K partitions a loop device with 4096-byte logical
 // sectors, so the GPT header sits at byte 4096.
 func TestReadPartitionsGPT4K(t *testing.T) {
-	sgdisk := need(t, "sgdisk", "gdisk")
-	losetup := need(t, "losetup", "mount")
+	testenv.NeedRoot(t, "a loop device with 4096-byte sectors")
+	sgdisk := testenv.NeedTool(t, "sgdisk", "gdisk")
+	losetup := testenv.NeedTool(t, "losetup", "mount")
 	p := sparse(t, 64<<20)
 	out, err := exec.Command(losetup, "-f", "--show", "--sector-size", "4096", p).Output()
 	if err != nil {
@@ -154,7 +157,7 @@ func TestReadPartitionsGPT4K(t *testing.T) {
 }
 
 func TestReadPartitionsMBR(t *testing.T) {
-	sfdisk := need(t, "sfdisk", "fdisk")
+	sfdisk := testenv.NeedTool(t, "sfdisk", "fdisk")
 	p := sparse(t, 40<<20)
 	run(t, "label: dos\nlabel-id: 0x1234abcd\n,8M,83\n,8M,b,*\n,,5\n,4M,83\n,,83\n", sfdisk, "-q", p)
 	want := partx(t, p)

@@ -13,6 +13,7 @@ import (
 	"github.com/pkginitrd/pkginitrd/internal/kmod"
 	"github.com/pkginitrd/pkginitrd/internal/kmod/kmodtest"
 	"github.com/pkginitrd/pkginitrd/internal/testdeb"
+	"github.com/pkginitrd/pkginitrd/internal/testenv"
 )
 
 // TestIndexAgainstModprobe reads the index files depmod writes for the real
@@ -32,7 +33,7 @@ func TestIndexAgainstModprobe(t *testing.T) {
 	// modprobe -R resolves a name or modalias to module names.
 	resolve := func(name string) []string {
 		var stderr bytes.Buffer
-		cmd := exec.Command("modprobe", "-C", t.TempDir(), "-d", base, "-S", kver, "-R", name)
+		cmd := exec.Command(testenv.NeedTool(t, "modprobe", "kmod"), "-C", t.TempDir(), "-d", base, "-S", kver, "-R", name)
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pkginitrd/pkginitrd/internal/compress"
 	"github.com/pkginitrd/pkginitrd/internal/testdeb"
+	"github.com/pkginitrd/pkginitrd/internal/testenv"
 )
 
 func TestParseModInfo(t *testing.T) {
@@ -124,7 +125,7 @@ func realModDir(t testing.TB) string {
 // modinfoTool runs the system's modinfo to read one field.
 func modinfoTool(t *testing.T, field, file string) []string {
 	t.Helper()
-	out, err := exec.Command("modinfo", "-F", field, file).Output()
+	out, err := exec.Command(testenv.NeedTool(t, "modinfo", "kmod"), "-F", field, file).Output()
 	if err != nil {
 		t.Fatalf("modinfo -F %s %s: %v (install Debian package kmod)", field, file, err)
 	}
@@ -212,11 +213,11 @@ func compressTool(t testing.TB, c compress.Format, src, dst string) {
 	switch c {
 	case compress.XZ:
 		// As the kernel's build does (scripts/Makefile.modinst).
-		cmd = exec.Command("xz", "--check=crc32", "--lzma2=dict=1MiB", "-c", src)
+		cmd = exec.Command(testenv.NeedTool(t, "xz", "xz-utils"), "--check=crc32", "--lzma2=dict=1MiB", "-c", src)
 	case compress.Zstd:
-		cmd = exec.Command("zstd", "-q", "-c", src)
+		cmd = exec.Command(testenv.NeedTool(t, "zstd", "zstd"), "-q", "-c", src)
 	case compress.Gzip:
-		cmd = exec.Command("gzip", "-n", "-c", src)
+		cmd = exec.Command(testenv.NeedTool(t, "gzip", "gzip"), "-n", "-c", src)
 	default:
 		t.Fatalf("no tool for %v", c)
 	}

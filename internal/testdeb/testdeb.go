@@ -3,8 +3,9 @@
 // module tree, unpacked once into a cache shared by all test runs.
 //
 // The cache lives in $PKGINITRD_TEST_CACHE (default ~/.cache/pkginitrd-test).
-// Tests that need these files fail (not skip) when apt cannot provide them:
-// the README's test command installs and updates apt first.
+// Tests that need these files are skipped when apt, dpkg-deb or the network
+// cannot provide them, and fail under PKGINITRD_E2E=1 (see testenv): the
+// README's test command installs and updates apt first.
 package testdeb
 
 import (
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	confd "github.com/pkginitrd/pkginitrd/conf.d"
+	"github.com/pkginitrd/pkginitrd/internal/testenv"
 )
 
 // CacheDir returns the shared test cache directory, creating it.
@@ -49,6 +51,20 @@ var mu sync.Mutex //nolint:gochecknoglobals // process-wide lock for a shared on
 // into the cache on first use.
 func Deb(t testing.TB, pkg string) string {
 	t.Helper()
+	aptGet := testenv.NeedTool(t, "apt-get", "apt")
+	return download(t, pkg, func(dir string) {
+		cmd := exec.Command(aptGet, "download", pkg)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			testenv.Missing(t, "apt-get download %s: %v\n%s(needs the network; run apt-get update first)", pkg, err, out)
+		}
+	})
+}
+
+// download returns the cached .deb of pkg, calling get to download it into
+// an empty directory on first use.
+func download(t testing.TB, pkg string, get func(dir string)) string {
+	t.Helper()
 	mu.Lock()
 	defer mu.Unlock()
 	dir := filepath.Join(CacheDir(t), "debs")
@@ -63,11 +79,7 @@ func Deb(t testing.TB, pkg string) string {
 		t.Fatal(err)
 	}
 	defer os.RemoveAll(tmp)
-	cmd := exec.Command("apt-get", "download", pkg)
-	cmd.Dir = tmp
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("apt-get download %s: %v\n%s(run apt-get update first)", pkg, err, out)
-	}
+	get(tmp)
 	m, _ := filepath.Glob(filepath.Join(tmp, "*.deb"))
 	if len(m) != 1 {
 		t.Fatalf("apt-get download %s produced %v", pkg, m)
@@ -84,9 +96,9 @@ func Deb(t testing.TB, pkg string) string {
 // "linux-image-6.1.0-26-amd64", as known to the host's apt.
 func KernelPackage(t testing.TB) string {
 	t.Helper()
-	out, err := exec.Command("apt-cache", "depends", "linux-image-amd64").Output()
+	out, err := exec.Command(testenv.NeedTool(t, "apt-cache", "apt"), "depends", "linux-image-amd64").Output()
 	if err != nil {
-		t.Fatalf("apt-cache depends linux-image-amd64: %v", err)
+		testenv.Missing(t, "apt-cache depends linux-image-amd64: %v (run apt-get update first)", err)
 	}
 	m := kernelDep.FindSubmatch(out)
 	if m == nil {
@@ -120,32 +132,8 @@ func ReleaseKernel(t testing.TB, release string) (root, kver string) {
 		t.Fatalf("%s: apt-cache depends linux-image-amd64: no linux-image-KVER dependency in:\n%s", release, out)
 	}
 	pkg := string(m[1])
-	mu.Lock()
-	dir := filepath.Join(CacheDir(t), "debs")
-	debs, _ := filepath.Glob(filepath.Join(dir, pkg+"_*.deb"))
-	if len(debs) == 0 {
-		tmp, err := os.MkdirTemp(dir, ".dl-")
-		if err != nil {
-			mu.Unlock()
-			t.Fatal(err)
-		}
-		a.run(t, tmp, "apt-get", "download", pkg)
-		debs, _ = filepath.Glob(filepath.Join(tmp, "*.deb"))
-		if len(debs) != 1 {
-			mu.Unlock()
-			t.Fatalf("%s: apt-get download %s produced %v", release, pkg, debs)
-		}
-		dst := filepath.Join(dir, filepath.Base(debs[0]))
-		err = os.Rename(debs[0], dst)
-		os.RemoveAll(tmp)
-		if err != nil {
-			mu.Unlock()
-			t.Fatal(err)
-		}
-		debs = []string{dst}
-	}
-	mu.Unlock()
-	return unpackKernel(t, pkg, debs[len(debs)-1])
+	deb := download(t, pkg, func(dir string) { a.run(t, dir, "apt-get", "download", pkg) })
+	return unpackKernel(t, pkg, deb)
 }
 
 // ModulesDir returns the module directory of a kernel unpacked by Kernel or
@@ -221,15 +209,17 @@ func releaseApt(t testing.TB, release string) privateApt {
 	return a
 }
 
+// run runs tool (apt-get or apt-cache); failing, it skips t (see
+// testenv.Missing): it needs the network.
 func (a privateApt) run(t testing.TB, dir, tool string, args ...string) []byte {
 	t.Helper()
-	cmd := exec.Command(tool, append(append([]string(nil), a.opts...), args...)...)
+	cmd := exec.Command(testenv.NeedTool(t, tool, "apt"), append(append([]string(nil), a.opts...), args...)...)
 	cmd.Dir = dir
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("%s (%s, private state): %s %s: %v\n%s", tool, a.release, tool, strings.Join(args, " "), err, stderr.String())
+		testenv.Missing(t, "%s (%s, private state, needs the network): %s %s: %v\n%s", tool, a.release, tool, strings.Join(args, " "), err, stderr.String())
 	}
 	return out
 }
@@ -255,7 +245,7 @@ func unpackKernel(t testing.TB, pkg, deb string) (root, kver string) {
 		t.Fatal(err)
 	}
 	var stderr bytes.Buffer
-	cmd := exec.Command("dpkg-deb", "-x", deb, tmp)
+	cmd := exec.Command(testenv.NeedTool(t, "dpkg-deb", "dpkg"), "-x", deb, tmp)
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("dpkg-deb -x %s: %v: %s", deb, err, stderr.String())

@@ -85,7 +85,6 @@ func merge(parts ...sysfs) sysfs {
 	return out
 }
 
-
 // virtioDisk is a virtio-blk disk "name" (virtio device vdev) with one
 // partition, as Linux 6.1 lays it out.
 func virtioDisk(name, vdev, pciDev, majmin string) sysfs {

@@ -11,23 +11,9 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/pkginitrd/pkginitrd/internal/testenv"
 	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
 )
-
-func need(t testing.TB, tool, pkg string) string {
-	t.Helper()
-	for _, dir := range []string{"", "/usr/sbin", "/sbin"} {
-		p := tool
-		if dir != "" {
-			p = filepath.Join(dir, tool)
-		}
-		if full, err := exec.LookPath(p); err == nil {
-			return full
-		}
-	}
-	t.Fatalf("%s not found: apt-get install %s", tool, pkg)
-	return ""
-}
 
 func run(t testing.TB, stdin, name string, args ...string) {
 	t.Helper()
@@ -124,28 +110,28 @@ func fixture(t testing.TB) (sys, dev string) {
 		t.Fatal(err)
 	}
 	const mib = 1 << 20
-	sgdisk := need(t, "sgdisk", "gdisk")
-	sfdisk := need(t, "sfdisk", "fdisk")
+	sgdisk := testenv.NeedTool(t, "sgdisk", "gdisk")
+	sfdisk := testenv.NeedTool(t, "sfdisk", "fdisk")
 
 	sparse(t, filepath.Join(dev, "vda"), 64*mib)
 	run(t, "", sgdisk,
 		"-n", "1:2048:+16M", "-t", "1:ef00", "-c", "1:EFI System", "-u", "1:aaaaaaaa-bbbb-4ccc-9ddd-eeeeeeeeeeee",
 		"-n", "2:0:0", "-c", "2:root fs", "-u", "2:6E2C3A1E-1111-4A2B-8C3D-0123456789AB", filepath.Join(dev, "vda"))
 	sparse(t, filepath.Join(dev, "vda1"), 16*mib)
-	run(t, "", need(t, "mkfs.vfat", "dosfstools"), "-F", "16", "-i", "1234abcd", "-n", "EFI", filepath.Join(dev, "vda1"))
+	run(t, "", testenv.NeedTool(t, "mkfs.vfat", "dosfstools"), "-F", "16", "-i", "1234abcd", "-n", "EFI", filepath.Join(dev, "vda1"))
 	sparse(t, filepath.Join(dev, "vda2"), 32*mib)
-	run(t, "", need(t, "mkfs.ext4", "e2fsprogs"), "-q", "-F", "-U", "3a1f5f0e-7a0e-4f0b-9d55-0a6c6c1f2b11", "-L", "rootfs", filepath.Join(dev, "vda2"))
+	run(t, "", testenv.NeedTool(t, "mkfs.ext4", "e2fsprogs"), "-q", "-F", "-U", "3a1f5f0e-7a0e-4f0b-9d55-0a6c6c1f2b11", "-L", "rootfs", filepath.Join(dev, "vda2"))
 
 	sparse(t, filepath.Join(dev, "sdb"), 200*mib)
 	run(t, "label: dos\nlabel-id: 0x1234abcd\n,,83\n", sfdisk, "-q", filepath.Join(dev, "sdb"))
 	sparse(t, filepath.Join(dev, "sdb1"), 150*mib)
-	run(t, "", need(t, "mkfs.btrfs", "btrfs-progs"), "-q", "-f", "-U", "8c3d0e5f-2222-4333-9444-a55566667777", "-L", "data", filepath.Join(dev, "sdb1"))
+	run(t, "", testenv.NeedTool(t, "mkfs.btrfs", "btrfs-progs"), "-q", "-f", "-U", "8c3d0e5f-2222-4333-9444-a55566667777", "-L", "data", filepath.Join(dev, "sdb1"))
 
 	sparse(t, filepath.Join(dev, "vdc"), 16*mib)
-	run(t, "", need(t, "mkswap", "util-linux"), "-U", "9d4e1f60-3333-4444-a555-b66677778888", filepath.Join(dev, "vdc"))
+	run(t, "", testenv.NeedTool(t, "mkswap", "util-linux"), "-U", "9d4e1f60-3333-4444-a555-b66677778888", filepath.Join(dev, "vdc"))
 
 	sparse(t, filepath.Join(dev, "dm-0"), 32*mib)
-	run(t, "", need(t, "mkfs.ext4", "e2fsprogs"), "-q", "-F", "-L", "mapped", "-U", "0b0b0b0b-7a0e-4f0b-9d55-0a6c6c1f2b11", filepath.Join(dev, "dm-0"))
+	run(t, "", testenv.NeedTool(t, "mkfs.ext4", "e2fsprogs"), "-q", "-F", "-L", "mapped", "-U", "0b0b0b0b-7a0e-4f0b-9d55-0a6c6c1f2b11", filepath.Join(dev, "dm-0"))
 	if err := os.MkdirAll(filepath.Join(dev, "mapper"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -211,6 +197,7 @@ func TestScan(t *testing.T) {
 }
 
 func TestResolve(t *testing.T) {
+	testenv.NeedRoot(t, "mknod of a block device")
 	sys, dev := fixture(t)
 	devs, err := Scan(sys, dev)
 	if err != nil {

@@ -5,14 +5,14 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/pkginitrd/pkginitrd/internal/testenv"
 )
 
 // TestReadDeviceFile mounts a tmpfs as the "key device": the missing file
 // is an error naming it, and nothing stays mounted or created afterwards.
 func TestReadDeviceFile(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("TestReadDeviceFile mounts a tmpfs: run the tests as root (CI does)")
-	}
+	testenv.NeedRoot(t, "mounting a tmpfs")
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
 	_, err := ReadDeviceFile(context.Background(), "keytest", "tmpfs", "/keys/root.key")

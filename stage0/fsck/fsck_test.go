@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/pkginitrd/pkginitrd/internal/testenv"
 )
 
 func TestInterpret(t *testing.T) {
@@ -40,13 +42,7 @@ func TestArgs(t *testing.T) {
 // TestRunRealExt4 checks a clean and a damaged real ext4 image with the
 // real e2fsck.
 func TestRunRealExt4(t *testing.T) {
-	checker, err := exec.LookPath("fsck.ext4")
-	if err != nil {
-		checker = "/usr/sbin/fsck.ext4"
-		if _, err := os.Stat(checker); err != nil {
-			t.Fatalf("fsck.ext4 not found: apt-get install e2fsprogs")
-		}
-	}
+	checker := testenv.NeedTool(t, "fsck.ext4", "e2fsprogs")
 	img := filepath.Join(t.TempDir(), "ext4.img")
 	if err := os.WriteFile(img, nil, 0o644); err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pkginitrd/pkginitrd/internal/compress"
 	"github.com/pkginitrd/pkginitrd/internal/testdeb"
+	"github.com/pkginitrd/pkginitrd/internal/testenv"
 	"github.com/pkginitrd/pkginitrd/stage0/machine"
 	"golang.org/x/sys/unix"
 )
@@ -120,9 +121,9 @@ func realModules(t *testing.T) (dir string, plain []byte) {
 		t.Fatal(err)
 	}
 	for ext, argv := range map[string][]string{
-		".xz":  {"xz", "--check=crc32", "--lzma2=dict=1MiB", "-c", src},
-		".zst": {"zstd", "-q", "-c", src},
-		".gz":  {"gzip", "-n", "-c", src},
+		".xz":  {testenv.NeedTool(t, "xz", "xz-utils"), "--check=crc32", "--lzma2=dict=1MiB", "-c", src},
+		".zst": {testenv.NeedTool(t, "zstd", "zstd"), "-q", "-c", src},
+		".gz":  {testenv.NeedTool(t, "gzip", "gzip"), "-n", "-c", src},
 	} {
 		out, err := exec.Command(argv[0], argv[1:]...).Output()
 		if err != nil {

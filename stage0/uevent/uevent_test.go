@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pkginitrd/pkginitrd/internal/testenv"
 )
 
 func TestParse(t *testing.T) {
@@ -41,6 +43,7 @@ func TestParse(t *testing.T) {
 // TestListen subscribes to real kernel events and triggers one by writing
 // "change" to a device's uevent file (needs root).
 func TestListen(t *testing.T) {
+	testenv.NeedRoot(t, "writing a device's uevent file")
 	c, err := Listen()
 	if err != nil {
 		t.Fatalf("Listen = %v", err)

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/pkginitrd/pkginitrd/internal/kmod"
+	"github.com/pkginitrd/pkginitrd/internal/testenv"
 )
 
 // DepmodView makes a temporary base directory whose lib/modules/KVER links
@@ -60,7 +61,7 @@ func DepmodView(t testing.TB, modDir string) (base, viewDir string) {
 func Depmod(t testing.TB, base, kver string) {
 	t.Helper()
 	var stderr bytes.Buffer
-	cmd := exec.Command("depmod", "-b", base, kver)
+	cmd := exec.Command(testenv.NeedTool(t, "depmod", "kmod"), "-b", base, kver)
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("depmod -b %s %s: %v: %s (install the Debian package kmod)", base, kver, err, stderr.String())
@@ -109,7 +110,7 @@ func MergeSoftDeps(t testing.TB, modDir string) {
 func ShowDepends(t testing.TB, base, kver, name string) (insmod, builtin []string) {
 	t.Helper()
 	var stderr bytes.Buffer
-	cmd := exec.Command("modprobe", "-C", t.TempDir(), "--show-depends", "-d", base, "-S", kver, name)
+	cmd := exec.Command(testenv.NeedTool(t, "modprobe", "kmod"), "-C", t.TempDir(), "--show-depends", "-d", base, "-S", kver, name)
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pkginitrd/pkginitrd/internal/testenv"
 )
 
 // Format formats a 20 MiB file with `cryptsetup luksFormat ARGS` (Debian
@@ -23,7 +25,7 @@ func Format(t testing.TB, args ...string) string {
 	}
 	argv := append([]string{"luksFormat", "--batch-mode", "--pbkdf-force-iterations", "1000", "--disable-locks", "--key-file=-"}, args...)
 	argv = append(argv, p)
-	cmd := exec.Command("cryptsetup", argv...)
+	cmd := exec.Command(testenv.NeedTool(t, "cryptsetup", "cryptsetup-bin"), argv...)
 	cmd.Stdin = strings.NewReader("passphrase")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("cryptsetup %s: %v\n%s(install the Debian package cryptsetup-bin)", strings.Join(argv, " "), err, out)
