@@ -232,7 +232,9 @@ func readStream(ctx context.Context, dec io.Reader, seg *Segment, visit visitFun
 			for z < len(b) && b[z] == 0 {
 				z++
 			}
-			br.Discard(z)
+			if _, err := br.Discard(z); err != nil {
+				return err
+			}
 			pos += int64(z)
 			if z < len(b) {
 				break

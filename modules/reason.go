@@ -20,35 +20,39 @@ const (
 	Weakdep                       // a weakdep of Parent
 )
 
-var kindNames = [...]string{
-	Included:    "include",
-	ForceLoaded: "force-load",
-	HostLoaded:  "host-loaded",
-	RootDevice:  "root-device",
-	Dependency:  "dependency",
-	SoftdepPre:  "softdep-pre",
-	SoftdepPost: "softdep-post",
-	Weakdep:     "weakdep",
+// kindNames are the kinds' names, indexed by kind.
+func kindNames() []string {
+	return []string{
+		Included:    "include",
+		ForceLoaded: "force-load",
+		HostLoaded:  "host-loaded",
+		RootDevice:  "root-device",
+		Dependency:  "dependency",
+		SoftdepPre:  "softdep-pre",
+		SoftdepPost: "softdep-post",
+		Weakdep:     "weakdep",
+	}
 }
 
 func (k ReasonKind) String() string {
-	if int(k) < len(kindNames) {
-		return kindNames[k]
+	if names := kindNames(); int(k) < len(names) {
+		return names[k]
 	}
 	return fmt.Sprintf("ReasonKind(%d)", k)
 }
 
 // MarshalText writes the kind's name ("include", "dependency", …), as in a manifest.
 func (k ReasonKind) MarshalText() ([]byte, error) {
-	if int(k) >= len(kindNames) {
+	names := kindNames()
+	if int(k) >= len(names) {
 		return nil, fmt.Errorf("modules: unknown reason kind %d", k)
 	}
-	return []byte(kindNames[k]), nil
+	return []byte(names[k]), nil
 }
 
 // UnmarshalText reads a name MarshalText wrote.
 func (k *ReasonKind) UnmarshalText(b []byte) error {
-	i := slices.Index(kindNames[:], string(b))
+	i := slices.Index(kindNames(), string(b))
 	if i < 0 {
 		return fmt.Errorf("modules: unknown reason kind %q", b)
 	}

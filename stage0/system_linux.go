@@ -77,41 +77,15 @@ func LinuxMachine(r *reaper.Reaper) machine.Machine {
 		InitModule:  unix.InitModule,
 		Sync:        unix.Sync,
 		Reboot:      unix.Reboot,
-		Run: func(ctx context.Context, argv, env []string, stdin []byte) ([]byte, int, error) {
-			var out bytes.Buffer
-			cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-			cmd.Env = append(os.Environ(), env...)
-			cmd.Stdin = bytes.NewReader(stdin)
-			cmd.Stdout, cmd.Stderr = &out, &out
-			err := r.Run(cmd)
-			var exit *exec.ExitError
-			if errors.As(err, &exit) {
-				return out.Bytes(), exit.ExitCode(), nil
-			}
-			return out.Bytes(), 0, err
-		},
-		Fsck: func(ctx context.Context, argv []string) (o fsck.Outcome, err error) {
-			// The checker's output goes to the console.
-			err = r.Do(func() error {
-				o, err = fsck.Run(ctx, argv, os.Stderr)
-				return err
-			})
-			return o, err
-		},
-		Shell: func(ctx context.Context, argv, env []string) error {
-			cmd, f, err := console.Command(ctx, tty(), argv, env)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			return r.Run(cmd)
-		},
-		Environ:   os.Environ,
-		Processes: func() ([]machine.Process, error) { return shutdown.ReadProcesses("/proc") },
-		Kill:      unix.Kill,
-		Reap:      func() { reaper.ReapAll() },
-		Ask:       func(_ context.Context, prompt string) ([]byte, error) { return console.Ask(tty(), prompt) },
-		Say:       func(line string) { console.Say(tty(), line) },
+		Run:         commandRunner(r),
+		Fsck:        fsckRunner(r),
+		Shell:       shellRunner(r, tty),
+		Environ:     os.Environ,
+		Processes:   func() ([]machine.Process, error) { return shutdown.ReadProcesses("/proc") },
+		Kill:        unix.Kill,
+		Reap:        func() { reaper.ReapAll() },
+		Ask:         func(_ context.Context, prompt string) ([]byte, error) { return console.Ask(tty(), prompt) },
+		Say:         func(line string) { console.Say(tty(), line) },
 		Listen: func() (machine.EventSource, error) {
 			c, err := uevent.Listen()
 			if err != nil {
@@ -167,4 +141,45 @@ func readMountInfo() ([]mountinfo.Mount, error) {
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}
 	return ms, nil
+}
+
+// commandRunner runs a command through r with its output captured; a
+// non-zero exit is a status, not an error.
+func commandRunner(r *reaper.Reaper) func(ctx context.Context, argv, env []string, stdin []byte) ([]byte, int, error) {
+	return func(ctx context.Context, argv, env []string, stdin []byte) ([]byte, int, error) {
+		var out bytes.Buffer
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd.Env = append(os.Environ(), env...)
+		cmd.Stdin = bytes.NewReader(stdin)
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := r.Run(cmd)
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return out.Bytes(), exit.ExitCode(), nil
+		}
+		return out.Bytes(), 0, err
+	}
+}
+
+// fsckRunner runs a filesystem checker through r, its output on the console.
+func fsckRunner(r *reaper.Reaper) func(ctx context.Context, argv []string) (fsck.Outcome, error) {
+	return func(ctx context.Context, argv []string) (o fsck.Outcome, err error) {
+		err = r.Do(func() error {
+			o, err = fsck.Run(ctx, argv, os.Stderr)
+			return err
+		})
+		return o, err
+	}
+}
+
+// shellRunner runs an interactive shell on the console tty() names.
+func shellRunner(r *reaper.Reaper, tty func() string) func(ctx context.Context, argv, env []string) error {
+	return func(ctx context.Context, argv, env []string) error {
+		cmd, f, err := console.Command(ctx, tty(), argv, env)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return r.Run(cmd)
+	}
 }

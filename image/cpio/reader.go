@@ -77,7 +77,7 @@ func (cr *Reader) readHeader() (*Header, error) {
 	for i := range f {
 		v, ok := parseHex8(cr.hdr[6+8*i : 14+8*i])
 		if !ok {
-			return nil, corrupt("", "field %s is not 8 hex digits: %q", fieldNames[i], cr.hdr[6+8*i:14+8*i])
+			return nil, corrupt("", "field %s is not 8 hex digits: %q", fieldName(i), cr.hdr[6+8*i:14+8*i])
 		}
 		f[i] = v
 	}
@@ -145,9 +145,12 @@ func (cr *Reader) readHeader() (*Header, error) {
 	return h, nil
 }
 
-var fieldNames = [13]string{
-	"c_ino", "c_mode", "c_uid", "c_gid", "c_nlink", "c_mtime", "c_filesize",
-	"c_maj", "c_min", "c_rmaj", "c_rmin", "c_namesize", "c_chksum",
+// fieldName names the i-th hex field of a newc header.
+func fieldName(i int) string {
+	return [13]string{
+		"c_ino", "c_mode", "c_uid", "c_gid", "c_nlink", "c_mtime", "c_filesize",
+		"c_maj", "c_min", "c_rmaj", "c_rmin", "c_namesize", "c_chksum",
+	}[i]
 }
 
 func parseHex8(b []byte) (uint32, bool) {

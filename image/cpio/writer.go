@@ -23,8 +23,6 @@ type Writer struct {
 	buf       []byte // header scratch, reused
 }
 
-var zeros [4]byte
-
 // NewWriter returns a Writer producing a newc (070701) archive on w.
 func NewWriter(w io.Writer) *Writer { return NewWriterFormat(w, FormatNewc) }
 
@@ -146,7 +144,7 @@ func (tw *Writer) writeHeader(h *Header, dataSize int64) error {
 	}
 	b = append(b, h.Name...)
 	b = append(b, 0)
-	b = append(b, zeros[:align4(tw.off+int64(len(b)))]...)
+	b = append(b, make([]byte, align4(tw.off+int64(len(b))))...)
 	tw.buf = b
 	return tw.write(b)
 }
@@ -221,7 +219,7 @@ func (tw *Writer) finishEntry() error {
 }
 
 func (tw *Writer) pad() error {
-	return tw.write(zeros[:align4(tw.off)])
+	return tw.write(make([]byte, align4(tw.off)))
 }
 
 func (tw *Writer) write(p []byte) error {

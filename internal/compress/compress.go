@@ -29,27 +29,31 @@ const (
 // MagicSize is the number of leading bytes Detect needs.
 const MagicSize = 6
 
-// magics are the leading bytes of each format (lib/decompress.c, kmod's
-// libkmod-file.c).
-var magics = []struct {
+type magic struct {
 	f     Format
 	magic []byte
-}{
-	{Gzip, []byte{0x1f, 0x8b}},
-	{Gzip, []byte{0x1f, 0x9e}}, // old gzip; the kernel accepts it, Go cannot read it
-	{Zstd, []byte{0x28, 0xb5, 0x2f, 0xfd}},
-	{XZ, []byte{0xfd, '7', 'z', 'X', 'Z', 0}},
-	{LZ4, []byte{0x02, 0x21, 0x4c, 0x18}},
-	{LZ4Frame, []byte{0x04, 0x22, 0x4d, 0x18}},
-	{BZip2, []byte("BZh")},
-	{LZMA, []byte{0x5d, 0x00}},
-	{LZO, []byte{0x89, 'L', 'Z', 'O'}},
+}
+
+// magics are the leading bytes of each format (lib/decompress.c, kmod's
+// libkmod-file.c).
+func magics() []magic {
+	return []magic{
+		{Gzip, []byte{0x1f, 0x8b}},
+		{Gzip, []byte{0x1f, 0x9e}}, // old gzip; the kernel accepts it, Go cannot read it
+		{Zstd, []byte{0x28, 0xb5, 0x2f, 0xfd}},
+		{XZ, []byte{0xfd, '7', 'z', 'X', 'Z', 0}},
+		{LZ4, []byte{0x02, 0x21, 0x4c, 0x18}},
+		{LZ4Frame, []byte{0x04, 0x22, 0x4d, 0x18}},
+		{BZip2, []byte("BZh")},
+		{LZMA, []byte{0x5d, 0x00}},
+		{LZO, []byte{0x89, 'L', 'Z', 'O'}},
+	}
 }
 
 // Detect returns the format of data starting with head (MagicSize bytes
 // are enough), or None when head starts no known format.
 func Detect(head []byte) Format {
-	for _, m := range magics {
+	for _, m := range magics() {
 		if bytes.HasPrefix(head, m.magic) {
 			return m.f
 		}

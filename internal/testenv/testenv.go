@@ -75,5 +75,5 @@ func NeedNetwork(t testing.TB, url string) {
 		Missing(t, "needs the network: %v", err)
 		return
 	}
-	c.Close()
+	_ = c.Close()
 }
