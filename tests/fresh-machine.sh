@@ -72,6 +72,9 @@ for f in /etc/apt/apt.conf.d/*; do
   grep -qi 'proxy' "$f" 2>/dev/null && cp "$f" "$root/etc/apt/apt.conf.d/"
 done
 
+# The new root is a mount point of its own, as / is on a real machine
+# (tests read /proc/self/mountinfo and expect to find /).
+bind "$root" "$root"
 bind /proc "$root/proc"
 bind /sys "$root/sys"
 bind /dev "$root/dev"
