@@ -141,13 +141,11 @@ func load(builtin fs.FS, src Sources) (*Config, []string, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("merge config: %w", err)
 	}
+	// Each file was checked on its own (checkFile), so this decode of
+	// their merge has nothing left to report but a contradiction between
+	// files.
 	var c Config
-	dec := toml.NewDecoder(bytes.NewReader(b)).DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		var sm *toml.StrictMissingError
-		if errors.As(err, &sm) {
-			return nil, nil, fmt.Errorf("config (files %s): %s", strings.Join(read, ", "), sm.String())
-		}
+	if err := toml.Unmarshal(b, &c); err != nil {
 		return nil, nil, fmt.Errorf("config (files %s): %w", strings.Join(read, ", "), err)
 	}
 	return &c, read, nil
@@ -159,20 +157,44 @@ func dropIns(dir string) []string {
 	return m
 }
 
+// mergeFile checks the file name with contents b and folds it into dst.
 func mergeFile(dst map[string]any, name string, b []byte) error {
+	if err := checkFile(name, b); err != nil {
+		return err
+	}
 	var src map[string]any
 	if err := toml.Unmarshal(b, &src); err != nil {
-		var de *toml.DecodeError
-		if errors.As(err, &de) {
-			row, col := de.Position()
-			return fmt.Errorf("config %s:%d:%d: %s", name, row, col, de.Error())
-		}
 		return fmt.Errorf("config %s: %w", name, err)
 	}
 	if err := checkPrune(src); err != nil {
 		return fmt.Errorf("config %s: %w", name, err)
 	}
 	merge(dst, src)
+	return nil
+}
+
+// checkFile decodes one file on its own, strictly, so that a syntax error,
+// a wrong type or an unknown key is reported at its line in that file (the
+// merged configuration is re-encoded and has no lines of the user's).
+func checkFile(name string, b []byte) error {
+	var c Config
+	err := toml.NewDecoder(bytes.NewReader(b)).DisallowUnknownFields().Decode(&c)
+	var sm *toml.StrictMissingError
+	var de *toml.DecodeError
+	switch {
+	case errors.As(err, &sm):
+		errs := make([]error, len(sm.Errors))
+		for i, e := range sm.Errors {
+			row, _ := e.Position()
+			errs[i] = fmt.Errorf("config %s:%d: unknown key %q", name, row, strings.Join(e.Key(), "."))
+		}
+		return errors.Join(errs...)
+	case errors.As(err, &de):
+		row, col := de.Position()
+		return fmt.Errorf("config %s:%d:%d: %s", name, row, col, de.Error())
+	case err != nil:
+		return fmt.Errorf("config %s: %w", name, err)
+	}
 	return nil
 }
 

@@ -80,6 +80,50 @@ func TestLoadErrorsNameTheFile(t *testing.T) {
 	}
 }
 
+// TestUnknownKeysNameFileAndLine checks that an unknown key is reported at
+// its line in the user's file, not in the merged configuration.
+func TestUnknownKeysNameFileAndLine(t *testing.T) {
+	work := t.TempDir()
+	top := filepath.Join(work, "pkginitrd.toml")
+	dropIn := filepath.Join(work, "pkginitrd.conf.d", "50-extra.toml")
+	tests := []struct {
+		name  string
+		files map[string]string
+		want  []string
+	}{
+		{"working directory", map[string]string{top: "# my settings\n\ndistribution = \"debian\"\n\n\n\ncompresion = \"xz\"\n"},
+			[]string{top + `:7: unknown key "compresion"`}},
+		{"drop-in", map[string]string{top: "compression = \"xz\"\n", dropIn: "[modules]\ninclude = [\"a\"]\ninclde = [\"b\"]\n\n[distributions.debian]\nmirorr = \"x\"\n"},
+			[]string{dropIn + `:3: unknown key "modules.inclde"`, dropIn + `:6: unknown key "distributions.debian.mirorr"`}},
+		{"unknown table", map[string]string{dropIn: "\n[unpak]\nmax_entries = 1\n"},
+			[]string{dropIn + `:2: unknown key "unpak"`}},
+		{"wrong type", map[string]string{top: "arch = \"amd64\"\ngeneric = \"yes\"\n"},
+			[]string{top + ":2:"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			must(t, os.RemoveAll(work))
+			for p, body := range tt.files {
+				must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+				must(t, os.WriteFile(p, []byte(body), 0o644))
+			}
+			_, _, err := Load(Sources{WorkDir: work})
+			for _, w := range tt.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("Load(%s) error = %v, want it to contain %q", tt.name, err, w)
+				}
+			}
+		})
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestPrunePatternsCheckedAtLoad(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
