@@ -174,3 +174,55 @@ func TestUnknownDistribution(t *testing.T) {
 		t.Errorf("Distro() = %v, want error listing known distributions", err)
 	}
 }
+
+func TestSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Size // -1 = an error
+		text string
+	}{
+		{"4096", 4096, "4KiB"},
+		{"1000", 1000, "1000"},
+		{"100KiB", 100 << 10, "100KiB"},
+		{"512MiB", 512 << 20, "512MiB"},
+		{" 1 GiB ", 1 << 30, "1GiB"},
+		{"2TiB", 2 << 40, "2TiB"},
+		{"0", 0, "0"},
+		{"1.5GiB", -1, ""},
+		{"12x", -1, ""},
+		{"-1", -1, ""},
+		{"GiB", -1, ""},
+		{"9999999TiB", -1, ""},
+	} {
+		var s Size
+		err := s.UnmarshalText([]byte(tc.in))
+		if tc.want < 0 {
+			if err == nil {
+				t.Errorf("Size.UnmarshalText(%q) = %d, want an error", tc.in, s)
+			}
+			continue
+		}
+		if err != nil || s != tc.want {
+			t.Errorf("Size.UnmarshalText(%q) = %d, %v, want %d", tc.in, s, err, tc.want)
+		}
+		if text, _ := s.MarshalText(); string(text) != tc.text {
+			t.Errorf("Size(%d).MarshalText() = %q, want %q", s, text, tc.text)
+		}
+	}
+}
+
+func TestLoadUnpackLimits(t *testing.T) {
+	work := t.TempDir()
+	body := "[unpack]\nmax_package_size = \"2GiB\"\nmax_file_size = 1048576\nmax_entries = 5000\n"
+	must(t, os.WriteFile(filepath.Join(work, "pkginitrd.toml"), []byte(body), 0o644))
+	c, _, err := Load(Sources{WorkDir: work})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (UnpackLimits{MaxPackageSize: 2 << 30, MaxFileSize: 1 << 20, MaxEntries: 5000}); c.Unpack != want {
+		t.Errorf("Load(%q).Unpack = %+v, want %+v", body, c.Unpack, want)
+	}
+	if c, _, _ := Load(Sources{}); c.Unpack != (UnpackLimits{}) {
+		t.Errorf("shipped [unpack] = %+v, want it unset (the unpacker's defaults)", c.Unpack)
+	}
+}
