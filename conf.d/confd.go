@@ -12,10 +12,12 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
@@ -43,6 +45,8 @@ type Config struct {
 	GenericFeatures []string `toml:"generic_features"`
 	Packages        []string `toml:"packages,omitempty"` // extra packages for every distribution
 	Modules         Modules  `toml:"modules"`
+	// Unpack limits what one package may unpack to.
+	Unpack UnpackLimits `toml:"unpack,omitempty"`
 
 	Distributions map[string]Distribution `toml:"distributions"`
 }
@@ -53,6 +57,57 @@ type Modules struct {
 	Include   []string `toml:"include"`
 	Exclude   []string `toml:"exclude"`
 	ForceLoad []string `toml:"force_load"`
+}
+
+// UnpackLimits bound what one package may unpack to; a package beyond
+// them is refused. Absent or 0 means the default of backends/unpack.
+type UnpackLimits struct {
+	MaxPackageSize Size `toml:"max_package_size,omitempty"` // total of its files
+	MaxFileSize    Size `toml:"max_file_size,omitempty"`    // any one file
+	MaxEntries     int  `toml:"max_entries,omitempty"`      // files, directories, links
+}
+
+// Size is a byte count, written in TOML as a string with an optional
+// binary unit: "4096", "100KiB", "512MiB", "1GiB".
+type Size int64
+
+// sizeUnits are the units of Size, largest first.
+func sizeUnits() []struct {
+	name  string
+	bytes int64
+} {
+	return []struct {
+		name  string
+		bytes int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}}
+}
+
+// UnmarshalText parses a size such as "512MiB".
+func (s *Size) UnmarshalText(b []byte) error {
+	text := strings.TrimSpace(string(b))
+	num, mult := text, int64(1)
+	for _, u := range sizeUnits() {
+		if n, ok := strings.CutSuffix(text, u.name); ok {
+			num, mult = strings.TrimSpace(n), u.bytes
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/mult {
+		return fmt.Errorf("size %q: want a whole number of bytes with an optional unit KiB, MiB, GiB or TiB, e.g. \"512MiB\"", text)
+	}
+	*s = Size(n * mult)
+	return nil
+}
+
+// MarshalText writes the size in the largest unit that divides it.
+func (s Size) MarshalText() ([]byte, error) {
+	for _, u := range sizeUnits() {
+		if s != 0 && int64(s)%u.bytes == 0 {
+			return fmt.Appendf(nil, "%d%s", int64(s)/u.bytes, u.name), nil
+		}
+	}
+	return fmt.Appendf(nil, "%d", int64(s)), nil
 }
 
 // Distribution holds what pkginitrd knows about one distribution.
@@ -141,13 +196,11 @@ func load(builtin fs.FS, src Sources) (*Config, []string, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("merge config: %w", err)
 	}
+	// Each file was checked on its own (checkFile), so this decode of
+	// their merge has nothing left to report but a contradiction between
+	// files.
 	var c Config
-	dec := toml.NewDecoder(bytes.NewReader(b)).DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		var sm *toml.StrictMissingError
-		if errors.As(err, &sm) {
-			return nil, nil, fmt.Errorf("config (files %s): %s", strings.Join(read, ", "), sm.String())
-		}
+	if err := toml.Unmarshal(b, &c); err != nil {
 		return nil, nil, fmt.Errorf("config (files %s): %w", strings.Join(read, ", "), err)
 	}
 	return &c, read, nil
@@ -159,20 +212,44 @@ func dropIns(dir string) []string {
 	return m
 }
 
+// mergeFile checks the file name with contents b and folds it into dst.
 func mergeFile(dst map[string]any, name string, b []byte) error {
+	if err := checkFile(name, b); err != nil {
+		return err
+	}
 	var src map[string]any
 	if err := toml.Unmarshal(b, &src); err != nil {
-		var de *toml.DecodeError
-		if errors.As(err, &de) {
-			row, col := de.Position()
-			return fmt.Errorf("config %s:%d:%d: %s", name, row, col, de.Error())
-		}
 		return fmt.Errorf("config %s: %w", name, err)
 	}
 	if err := checkPrune(src); err != nil {
 		return fmt.Errorf("config %s: %w", name, err)
 	}
 	merge(dst, src)
+	return nil
+}
+
+// checkFile decodes one file on its own, strictly, so that a syntax error,
+// a wrong type or an unknown key is reported at its line in that file (the
+// merged configuration is re-encoded and has no lines of the user's).
+func checkFile(name string, b []byte) error {
+	var c Config
+	err := toml.NewDecoder(bytes.NewReader(b)).DisallowUnknownFields().Decode(&c)
+	var sm *toml.StrictMissingError
+	var de *toml.DecodeError
+	switch {
+	case errors.As(err, &sm):
+		errs := make([]error, len(sm.Errors))
+		for i, e := range sm.Errors {
+			row, _ := e.Position()
+			errs[i] = fmt.Errorf("config %s:%d: unknown key %q", name, row, strings.Join(e.Key(), "."))
+		}
+		return errors.Join(errs...)
+	case errors.As(err, &de):
+		row, col := de.Position()
+		return fmt.Errorf("config %s:%d:%d: %s", name, row, col, de.Error())
+	case err != nil:
+		return fmt.Errorf("config %s: %w", name, err)
+	}
 	return nil
 }
 

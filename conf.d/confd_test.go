@@ -80,6 +80,50 @@ func TestLoadErrorsNameTheFile(t *testing.T) {
 	}
 }
 
+// TestUnknownKeysNameFileAndLine checks that an unknown key is reported at
+// its line in the user's file, not in the merged configuration.
+func TestUnknownKeysNameFileAndLine(t *testing.T) {
+	work := t.TempDir()
+	top := filepath.Join(work, "pkginitrd.toml")
+	dropIn := filepath.Join(work, "pkginitrd.conf.d", "50-extra.toml")
+	tests := []struct {
+		name  string
+		files map[string]string
+		want  []string
+	}{
+		{"working directory", map[string]string{top: "# my settings\n\ndistribution = \"debian\"\n\n\n\ncompresion = \"xz\"\n"},
+			[]string{top + `:7: unknown key "compresion"`}},
+		{"drop-in", map[string]string{top: "compression = \"xz\"\n", dropIn: "[modules]\ninclude = [\"a\"]\ninclde = [\"b\"]\n\n[distributions.debian]\nmirorr = \"x\"\n"},
+			[]string{dropIn + `:3: unknown key "modules.inclde"`, dropIn + `:6: unknown key "distributions.debian.mirorr"`}},
+		{"unknown table", map[string]string{dropIn: "\n[unpak]\nmax_entries = 1\n"},
+			[]string{dropIn + `:2: unknown key "unpak"`}},
+		{"wrong type", map[string]string{top: "arch = \"amd64\"\ngeneric = \"yes\"\n"},
+			[]string{top + ":2:"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			must(t, os.RemoveAll(work))
+			for p, body := range tt.files {
+				must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+				must(t, os.WriteFile(p, []byte(body), 0o644))
+			}
+			_, _, err := Load(Sources{WorkDir: work})
+			for _, w := range tt.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("Load(%s) error = %v, want it to contain %q", tt.name, err, w)
+				}
+			}
+		})
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestPrunePatternsCheckedAtLoad(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -128,5 +172,57 @@ func TestUnknownDistribution(t *testing.T) {
 	c := &Config{Distribution: "gentoo", Distributions: map[string]Distribution{"debian": {}}}
 	if _, err := c.Distro(); err == nil || !strings.Contains(err.Error(), "debian") {
 		t.Errorf("Distro() = %v, want error listing known distributions", err)
+	}
+}
+
+func TestSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Size // -1 = an error
+		text string
+	}{
+		{"4096", 4096, "4KiB"},
+		{"1000", 1000, "1000"},
+		{"100KiB", 100 << 10, "100KiB"},
+		{"512MiB", 512 << 20, "512MiB"},
+		{" 1 GiB ", 1 << 30, "1GiB"},
+		{"2TiB", 2 << 40, "2TiB"},
+		{"0", 0, "0"},
+		{"1.5GiB", -1, ""},
+		{"12x", -1, ""},
+		{"-1", -1, ""},
+		{"GiB", -1, ""},
+		{"9999999TiB", -1, ""},
+	} {
+		var s Size
+		err := s.UnmarshalText([]byte(tc.in))
+		if tc.want < 0 {
+			if err == nil {
+				t.Errorf("Size.UnmarshalText(%q) = %d, want an error", tc.in, s)
+			}
+			continue
+		}
+		if err != nil || s != tc.want {
+			t.Errorf("Size.UnmarshalText(%q) = %d, %v, want %d", tc.in, s, err, tc.want)
+		}
+		if text, _ := s.MarshalText(); string(text) != tc.text {
+			t.Errorf("Size(%d).MarshalText() = %q, want %q", s, text, tc.text)
+		}
+	}
+}
+
+func TestLoadUnpackLimits(t *testing.T) {
+	work := t.TempDir()
+	body := "[unpack]\nmax_package_size = \"2GiB\"\nmax_file_size = 1048576\nmax_entries = 5000\n"
+	must(t, os.WriteFile(filepath.Join(work, "pkginitrd.toml"), []byte(body), 0o644))
+	c, _, err := Load(Sources{WorkDir: work})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (UnpackLimits{MaxPackageSize: 2 << 30, MaxFileSize: 1 << 20, MaxEntries: 5000}); c.Unpack != want {
+		t.Errorf("Load(%q).Unpack = %+v, want %+v", body, c.Unpack, want)
+	}
+	if c, _, _ := Load(Sources{}); c.Unpack != (UnpackLimits{}) {
+		t.Errorf("shipped [unpack] = %+v, want it unset (the unpacker's defaults)", c.Unpack)
 	}
 }

@@ -232,7 +232,7 @@ func (b *build) locateKernel(ctx context.Context) error {
 			return be.Fetch(ctx, b.request(names))
 		}
 	}
-	k, err := locateKernel(ctx, kernelSource{Package: b.opts.KernelPackage, Version: b.opts.KernelVersion, ModulesDir: b.opts.ModulesDir, CacheDir: b.opts.CacheDir}, fetch, b.log)
+	k, err := locateKernel(ctx, kernelSource{Package: b.opts.KernelPackage, Version: b.opts.KernelVersion, ModulesDir: b.opts.ModulesDir, CacheDir: b.opts.CacheDir, Limits: unpackLimits(b.opts.Config.Unpack)}, fetch, b.log)
 	b.kern = k
 	return err
 }
@@ -263,9 +263,14 @@ func (b *build) fetch(ctx context.Context) error {
 }
 
 func (b *build) unpack(ctx context.Context) error {
-	roots, err := unpack.CachedAll(ctx, b.opts.CacheDir, b.pkgs, 0)
+	roots, err := unpack.CachedAll(ctx, b.opts.CacheDir, b.pkgs, unpackLimits(b.opts.Config.Unpack), 0)
 	b.roots = roots
 	return err
+}
+
+// unpackLimits converts the configuration's [unpack] table.
+func unpackLimits(c confd.UnpackLimits) unpack.Limits {
+	return unpack.Limits{MaxPackageSize: int64(c.MaxPackageSize), MaxFileSize: int64(c.MaxFileSize), MaxEntries: c.MaxEntries}
 }
 
 func (b *build) layTree(context.Context) error {

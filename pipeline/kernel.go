@@ -31,6 +31,7 @@ type kernelSource struct {
 	Version    string // "" = the newest found
 	ModulesDir string // module tree given on the command line
 	CacheDir   string // the build's cache, where packages are unpacked
+	Limits     unpack.Limits
 }
 
 // fetchFunc fetches packages through the build's backend.
@@ -97,7 +98,7 @@ func kernelFromPackage(ctx context.Context, src kernelSource, fetch fetchFunc, l
 			images = append(images, p)
 		}
 	}
-	roots, err := unpack.CachedAll(ctx, src.CacheDir, images, 0)
+	roots, err := unpack.CachedAll(ctx, src.CacheDir, images, src.Limits, 0)
 	if err != nil {
 		return kernel{}, err
 	}

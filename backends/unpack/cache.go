@@ -22,8 +22,8 @@ const staleTemp = time.Hour
 // extension> and returns that directory. The tree is built in a temporary
 // directory next to it and renamed into place, so an interrupted unpack
 // never leaves a directory that a later run trusts; when two processes race,
-// the loser discards its copy.
-func Cached(ctx context.Context, cacheDir string, p backends.Package) (string, error) {
+// the loser discards its copy. lim bounds the unpacked package (see Unpack).
+func Cached(ctx context.Context, cacheDir string, p backends.Package, lim Limits) (string, error) {
 	if p.Path == "" {
 		return "", fmt.Errorf("unpack %s: package has no archive path", p.Name)
 	}
@@ -41,7 +41,7 @@ func Cached(ctx context.Context, cacheDir string, p backends.Package) (string, e
 	if err != nil {
 		return "", fmt.Errorf("unpack %s: %w", p.Name, err)
 	}
-	if err := Unpack(ctx, p.Path, tmp); err != nil {
+	if err := Unpack(ctx, p.Path, tmp, lim); err != nil {
 		removeTree(tmp)
 		return "", err
 	}
@@ -63,7 +63,7 @@ func Cached(ctx context.Context, cacheDir string, p backends.Package) (string, e
 // CachedAll runs Cached for pkgs with at most parallel unpacks at a time
 // (GOMAXPROCS when parallel < 1) and returns the roots in the order of pkgs.
 // The first failure cancels the unpacks still running.
-func CachedAll(ctx context.Context, cacheDir string, pkgs []backends.Package, parallel int) ([]string, error) {
+func CachedAll(ctx context.Context, cacheDir string, pkgs []backends.Package, lim Limits, parallel int) ([]string, error) {
 	if parallel < 1 {
 		parallel = runtime.GOMAXPROCS(0)
 	}
@@ -75,7 +75,7 @@ func CachedAll(ctx context.Context, cacheDir string, pkgs []backends.Package, pa
 	for range min(parallel, len(pkgs)) {
 		wg.Go(func() {
 			for i := range next {
-				root, err := Cached(ctx, cacheDir, pkgs[i])
+				root, err := Cached(ctx, cacheDir, pkgs[i], lim)
 				if err != nil {
 					cancel(err) // only the first cause is kept
 					continue

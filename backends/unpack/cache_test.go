@@ -32,7 +32,7 @@ func TestCached(t *testing.T) {
 	cache := t.TempDir()
 	deb := testdeb.Deb(t, "busybox")
 	p := backends.Package{Name: "busybox", Path: deb}
-	dir, err := Cached(context.Background(), cache, p)
+	dir, err := Cached(context.Background(), cache, p, Limits{})
 	if err != nil {
 		t.Fatalf("Cached(busybox) = %v", err)
 	}
@@ -45,7 +45,7 @@ func TestCached(t *testing.T) {
 	// marker file added to the tree survives.
 	marker := filepath.Join(dir, "marker")
 	must(t, os.WriteFile(marker, nil, 0o644))
-	again, err := Cached(context.Background(), cache, p)
+	again, err := Cached(context.Background(), cache, p, Limits{})
 	if err != nil || again != dir {
 		t.Fatalf("second Cached(busybox) = %s, %v, want %s, nil", again, err, dir)
 	}
@@ -80,7 +80,7 @@ func TestCachedInterrupted(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cache := t.TempDir()
-			_, err := Cached(tt.ctx, cache, backends.Package{Name: "x", Path: tt.deb})
+			_, err := Cached(tt.ctx, cache, backends.Package{Name: "x", Path: tt.deb}, Limits{})
 			if !errors.Is(err, tt.want) {
 				t.Errorf("Cached(%s) = %v, want %v", tt.name, err, tt.want)
 			}
@@ -89,7 +89,7 @@ func TestCachedInterrupted(t *testing.T) {
 			}
 			// The next run with a working context unpacks normally.
 			if tt.ctx.Err() != nil {
-				if _, err := Cached(context.Background(), cache, backends.Package{Name: "x", Path: tt.deb}); err != nil {
+				if _, err := Cached(context.Background(), cache, backends.Package{Name: "x", Path: tt.deb}, Limits{}); err != nil {
 					t.Errorf("Cached after cancellation = %v", err)
 				}
 			}
@@ -106,7 +106,7 @@ func TestCachedRace(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			dirs[i], errs[i] = Cached(context.Background(), cache, backends.Package{Name: "e2fsprogs", Path: deb})
+			dirs[i], errs[i] = Cached(context.Background(), cache, backends.Package{Name: "e2fsprogs", Path: deb}, Limits{})
 		})
 	}
 	wg.Wait()
@@ -127,7 +127,7 @@ func TestCachedAll(t *testing.T) {
 	for _, name := range realDebs {
 		pkgs = append(pkgs, backends.Package{Name: name, Path: testdeb.Deb(t, name)})
 	}
-	roots, err := CachedAll(context.Background(), cache, pkgs, 2)
+	roots, err := CachedAll(context.Background(), cache, pkgs, Limits{}, 2)
 	if err != nil {
 		t.Fatalf("CachedAll(%v) = %v", realDebs, err)
 	}
@@ -141,7 +141,7 @@ func TestCachedAll(t *testing.T) {
 	broken := filepath.Join(t.TempDir(), "broken_1_all.deb")
 	must(t, os.WriteFile(broken, []byte("!<arch>\ngarbage"), 0o644))
 	cache2 := t.TempDir()
-	_, err = CachedAll(context.Background(), cache2, append(pkgs, backends.Package{Name: "broken", Path: broken}), 2)
+	_, err = CachedAll(context.Background(), cache2, append(pkgs, backends.Package{Name: "broken", Path: broken}), Limits{}, 2)
 	if err == nil || !strings.Contains(err.Error(), broken) {
 		t.Errorf("CachedAll with a broken archive = %v, want an error naming %s", err, broken)
 	}

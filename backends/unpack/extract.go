@@ -2,6 +2,7 @@ package unpack
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,22 +17,33 @@ import (
 // extractor writes archive entries below an os.Root. os.Root already keeps
 // every operation inside the root; the extractor additionally never writes
 // through a symbolic link, by checking each parent directory once with
-// Lstat before using it.
+// Lstat before using it. It counts what it writes against its limits.
 type extractor struct {
-	root  *os.Root
-	dirs  map[string]bool // paths known to be real directories
-	files map[string]bool // regular files written by this archive (hard-link targets)
-	modes map[string]fs.FileMode
-	buf   []byte
+	root    *os.Root
+	lim     Limits
+	entries int             // entries read so far
+	size    int64           // logical size of the regular files so far
+	dirs    map[string]bool // paths known to be real directories
+	files   map[string]bool // regular files written by this archive (hard-link targets)
+	modes   map[string]fs.FileMode
+	buf     []byte
+	zero    []byte // sparseBlock zeros to compare with
 }
 
-func newExtractor(root *os.Root) *extractor {
+// sparseBlock is the unit of hole detection: a file block of zeros is
+// skipped with Seek instead of written. 4 KiB is the block size of the
+// common filesystems; a smaller hole saves no disk space.
+const sparseBlock = 4 << 10
+
+func newExtractor(root *os.Root, lim Limits) *extractor {
 	return &extractor{
 		root:  root,
+		lim:   lim,
 		dirs:  map[string]bool{".": true},
 		files: map[string]bool{},
 		modes: map[string]fs.FileMode{},
 		buf:   make([]byte, 128<<10),
+		zero:  make([]byte, sparseBlock),
 	}
 }
 
@@ -48,6 +60,9 @@ func (x *extractor) extract(ctx context.Context, ents entries) error {
 		}
 		if err != nil {
 			return err
+		}
+		if x.entries++; x.entries > x.lim.MaxEntries {
+			return fmt.Errorf("%s: %w: more than %d entries (max_entries)", hdr.Name, ErrLimit, x.lim.MaxEntries)
 		}
 		if err := x.entry(hdr, ents); err != nil {
 			return fmt.Errorf("%s: %w", hdr.Name, err)
@@ -112,7 +127,10 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 		}
 		x.modes[name] = mode(hdr)
 		return nil
-	case tar.TypeReg: // tar.Reader reports old-style TypeRegA as TypeReg
+	case tar.TypeReg, tar.TypeGNUSparse: // tar.Reader reports TypeRegA as TypeReg and expands sparse entries
+		if err := x.count(hdr.Size); err != nil {
+			return err
+		}
 		return x.file(name, mode(hdr), r)
 	case tar.TypeSymlink:
 		if err := x.clear(name); err != nil {
@@ -136,7 +154,46 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 		x.files[name] = true
 		return nil
 	}
-	return fmt.Errorf("%w: entry type %q", ErrUnsupported, hdr.Typeflag)
+	return fmt.Errorf("%w: %s", ErrUnsupported, kind(hdr.Typeflag))
+}
+
+// kind names an entry type the extractor refuses.
+func kind(typ byte) string {
+	switch typ {
+	case tar.TypeChar:
+		return "character device"
+	case tar.TypeBlock:
+		return "block device"
+	case tar.TypeFifo:
+		return "FIFO"
+	}
+	return fmt.Sprintf("unknown entry type %q", typ)
+}
+
+// count adds a regular file of size bytes (its logical size: holes count)
+// to the package's total and checks both size limits before it is written.
+func (x *extractor) count(size int64) error {
+	if size > x.lim.MaxFileSize {
+		return fmt.Errorf("%w: file of %s, more than max_file_size %s", ErrLimit, iec(size), iec(x.lim.MaxFileSize))
+	}
+	x.size += size
+	if x.size > x.lim.MaxPackageSize {
+		return fmt.Errorf("%w: package unpacks to more than max_package_size %s", ErrLimit, iec(x.lim.MaxPackageSize))
+	}
+	return nil
+}
+
+// iec formats a byte count for messages: "512 MiB", "389.6 MiB", "100 bytes".
+func iec(n int64) string {
+	units := []string{"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
+	if n < 1<<10 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	f, u := float64(n)/(1<<10), 0
+	for f >= 1<<10 && u < len(units)-1 {
+		f, u = f/(1<<10), u+1
+	}
+	return fmt.Sprintf("%.4g %s", f, units[u])
 }
 
 // file writes a regular file with exactly mode m (the umask does not apply).
@@ -150,8 +207,7 @@ func (x *extractor) file(name string, m fs.FileMode, r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	// Hide ReaderFrom so CopyBuffer uses our buffer instead of allocating.
-	_, err = io.CopyBuffer(struct{ io.Writer }{f}, r, x.buf)
+	err = x.copySparse(f, r)
 	if err == nil {
 		err = f.Chmod(m)
 	}
@@ -163,6 +219,58 @@ func (x *extractor) file(name string, m fs.FileMode, r io.Reader) error {
 	}
 	x.files[name] = true
 	return nil
+}
+
+// copySparse copies r to f, seeking over every block of zeros instead of
+// writing it: tar's sparse entries (which tar.Reader expands to zeros) and
+// long runs of zeros in regular entries take no disk space.
+func (x *extractor) copySparse(f *os.File, r io.Reader) error {
+	var pos, hole int64 // bytes read; zeros at their end not yet written
+	for {
+		n, rerr := r.Read(x.buf)
+		buf := x.buf[:n]
+		w := 0 // start of the data in buf not yet written
+		for i := 0; i < n; {
+			k := min(n-i, sparseBlock-int((pos+int64(i))%sparseBlock))
+			switch {
+			case bytes.Equal(buf[i:i+k], x.zero[:k]):
+				if err := write(f, buf[w:i]); err != nil {
+					return err
+				}
+				hole += int64(k)
+				w = i + k
+			case hole > 0: // w == i: the data before the hole is written
+				if _, err := f.Seek(hole, io.SeekCurrent); err != nil {
+					return err
+				}
+				hole = 0
+			}
+			i += k
+		}
+		if err := write(f, buf[w:]); err != nil {
+			return err
+		}
+		pos += int64(n)
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+	if hole > 0 { // a trailing hole: only the size records it
+		return f.Truncate(pos)
+	}
+	return nil
+}
+
+// write writes b to f, skipping the system call when b is empty.
+func write(f *os.File, b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	_, err := f.Write(b)
+	return err
 }
 
 // clear removes a non-directory that an earlier entry of the same archive

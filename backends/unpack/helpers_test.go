@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -203,4 +204,93 @@ func debWithData(t testing.TB, path, dataName string, data []byte) {
 		arMember{"debian-binary", []byte("2.0\n")},
 		arMember{"control.tar", control},
 		arMember{dataName, data})
+}
+
+// sparseEntry is a sparse file for sparseTar: size bytes long, its
+// fragments' data at their offsets (ascending, at most 4) and holes
+// everywhere else.
+type sparseEntry struct {
+	name  string
+	size  int64
+	frags []fragment
+	gnu   bool // old GNU format (type 'S'); else PAX format 0.1 (GNU tar --sparse --format=posix)
+}
+
+// fragment is data at an offset of a sparse file.
+type fragment struct {
+	off  int64
+	data string
+}
+
+// sparseTar returns a tar stream of sparse entries, ended. archive/tar
+// reads them but cannot write them: the headers are built here by hand
+// (layouts as in archive/tar's format.go).
+func sparseTar(ents ...sparseEntry) []byte {
+	var b bytes.Buffer
+	for _, e := range ents {
+		var data string
+		var gnuMap []byte
+		var paxMap []string
+		for _, f := range e.frags {
+			data += f.data
+			gnuMap = fmt.Appendf(gnuMap, "%011o\x00%011o\x00", f.off, len(f.data))
+			paxMap = append(paxMap, fmt.Sprint(f.off), fmt.Sprint(len(f.data)))
+		}
+		if e.gnu {
+			b.Write(rawHeader(e.name, tar.TypeGNUSparse, int64(len(data)), true, func(h []byte) {
+				copy(h[386:482], gnuMap)                        // sparse map
+				copy(h[483:], fmt.Sprintf("%011o\x00", e.size)) // real size
+			}))
+		} else {
+			recs := paxRecord("GNU.sparse.numblocks", fmt.Sprint(len(e.frags))) +
+				paxRecord("GNU.sparse.map", strings.Join(paxMap, ",")) +
+				paxRecord("GNU.sparse.size", fmt.Sprint(e.size))
+			b.Write(rawHeader("PaxHeaders/x", tar.TypeXHeader, int64(len(recs)), false, nil))
+			b.Write(pad512([]byte(recs)))
+			b.Write(rawHeader(e.name, tar.TypeReg, int64(len(data)), false, nil))
+		}
+		b.Write(pad512([]byte(data)))
+	}
+	b.Write(make([]byte, 1024)) // end of archive
+	return b.Bytes()
+}
+
+// rawHeader returns a tar header block (ustar, or GNU when gnu is set);
+// fill sets further fields before the checksum is computed.
+func rawHeader(name string, typ byte, size int64, gnu bool, fill func(h []byte)) []byte {
+	h := make([]byte, 512)
+	copy(h[0:100], name)
+	copy(h[100:], "0000644\x000000000\x000000000\x00") // mode, uid, gid
+	copy(h[124:], fmt.Sprintf("%011o\x00%011o\x00", size, 0))
+	h[156] = typ
+	if gnu {
+		copy(h[257:], "ustar  \x00")
+	} else {
+		copy(h[257:], "ustar\x0000")
+	}
+	if fill != nil {
+		fill(h)
+	}
+	copy(h[148:156], "        ")
+	sum := 0
+	for _, c := range h {
+		sum += int(c)
+	}
+	copy(h[148:], fmt.Sprintf("%06o\x00 ", sum))
+	return h
+}
+
+// paxRecord formats one PAX record: its length (counting itself), key=value.
+func paxRecord(k, v string) string {
+	rec := " " + k + "=" + v + "\n"
+	n := len(rec)
+	for len(strconv.Itoa(n))+len(rec) != n {
+		n = len(strconv.Itoa(n)) + len(rec)
+	}
+	return strconv.Itoa(n) + rec
+}
+
+// pad512 pads b with zeros to a whole number of tar blocks.
+func pad512(b []byte) []byte {
+	return append(b, make([]byte, (512-len(b)%512)%512)...)
 }

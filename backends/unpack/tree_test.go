@@ -37,7 +37,7 @@ func TestAddToTreeMergedUsr(t *testing.T) {
 	cache := t.TempDir()
 	tree := fstree.New()
 	for _, name := range []string{"libc6", "busybox", "e2fsprogs"} {
-		root, err := Cached(context.Background(), cache, backends.Package{Name: name, Path: testdeb.Deb(t, name)})
+		root, err := Cached(context.Background(), cache, backends.Package{Name: name, Path: testdeb.Deb(t, name)}, Limits{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,7 +152,7 @@ func TestAddToTreeHardlinksAndKeep(t *testing.T) {
 	tree := buildTree(t)
 	deb := filepath.Join(t.TempDir(), "test_1.0_all.deb")
 	run(t, "", "dpkg-deb", "--root-owner-group", "-Zgzip", "--build", tree, deb)
-	root, err := Cached(context.Background(), tempDir(t), backends.Package{Name: "test", Path: deb})
+	root, err := Cached(context.Background(), tempDir(t), backends.Package{Name: "test", Path: deb}, Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func TestAddToTreeUsrSymlinks(t *testing.T) {
 }
 
 func BenchmarkAddToTree(b *testing.B) {
-	root, err := Cached(context.Background(), b.TempDir(), backends.Package{Name: "libc6", Path: testdeb.Deb(b, "libc6")})
+	root, err := Cached(context.Background(), b.TempDir(), backends.Package{Name: "libc6", Path: testdeb.Deb(b, "libc6")}, Limits{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/pkginitrd/pkginitrd/internal/testdeb"
@@ -24,7 +26,7 @@ func TestUnpackMatchesDpkgDeb(t *testing.T) {
 		t.Run(pkg, func(t *testing.T) {
 			deb := testdeb.Deb(t, pkg)
 			dir := t.TempDir()
-			if err := Unpack(context.Background(), deb, dir); err != nil {
+			if err := Unpack(context.Background(), deb, dir, Limits{}); err != nil {
 				t.Fatalf("Unpack(%s) = %v, want nil", deb, err)
 			}
 			got, want := describe(t, dir), describe(t, dpkgExtract(t, deb))
@@ -124,7 +126,7 @@ func TestUnpackCompressions(t *testing.T) {
 				t.Fatalf("%s has members %q, want %s", deb, list, wantMember[z])
 			}
 			dir := tempDir(t)
-			if err := Unpack(context.Background(), deb, dir); err != nil {
+			if err := Unpack(context.Background(), deb, dir, Limits{}); err != nil {
 				t.Fatalf("Unpack(%s) = %v, want nil", deb, err)
 			}
 			got, want := describe(t, dir), describe(t, dpkgExtract(t, deb))
@@ -179,7 +181,7 @@ func TestUnpackRejectsUnsafe(t *testing.T) {
 			deb := filepath.Join(base, "evil.deb")
 			debWithData(t, deb, "data.tar", makeTar(t, tt.ents...))
 			dest := filepath.Join(base, "dest")
-			err := Unpack(context.Background(), deb, dest)
+			err := Unpack(context.Background(), deb, dest, Limits{})
 			if !errors.Is(err, ErrUnsafePath) {
 				t.Errorf("Unpack(%s) = %v, want %v", tt.name, err, ErrUnsafePath)
 			}
@@ -224,17 +226,130 @@ func TestUnpackErrors(t *testing.T) {
 			b.Write(data[:len(data)-700])
 			os.WriteFile(p, b.Bytes(), 0o644)
 		}, "unexpected EOF"},
-		{"device node", func(p string) {
+		{"character device", func(p string) {
 			debWithData(t, p, "data.tar", makeTar(t, tarEntry{name: "./dev/console", typ: tar.TypeChar}))
-		}, "./dev/console: unpack: unsupported: entry type"},
+		}, "./dev/console: unpack: unsupported: character device"},
+		{"block device", func(p string) {
+			debWithData(t, p, "data.tar", makeTar(t, tarEntry{name: "./dev/sda", typ: tar.TypeBlock}))
+		}, "./dev/sda: unpack: unsupported: block device"},
+		{"fifo", func(p string) {
+			debWithData(t, p, "data.tar", makeTar(t, tarEntry{name: "./run/initctl", typ: tar.TypeFifo}))
+		}, "./run/initctl: unpack: unsupported: FIFO"},
+		{"unknown type", func(p string) {
+			debWithData(t, p, "data.tar", makeTar(t, tarEntry{name: "./odd", typ: 'Z'}))
+		}, "./odd: unpack: unsupported: unknown entry type 'Z'"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := filepath.Join(base, strings.ReplaceAll(tt.name, " ", "-")+".deb")
 			tt.write(p)
-			err := Unpack(context.Background(), p, t.TempDir())
+			err := Unpack(context.Background(), p, t.TempDir(), Limits{})
 			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), p) {
 				t.Errorf("Unpack(%s) = %v, want an error naming %s and containing %q", tt.name, err, p, tt.want)
+			}
+		})
+	}
+}
+
+func TestUnpackLimits(t *testing.T) {
+	lim := Limits{MaxPackageSize: 1 << 20, MaxFileSize: 512 << 10, MaxEntries: 10}
+	files := func(n int) []tarEntry {
+		var ents []tarEntry
+		for i := range n {
+			ents = append(ents, tarEntry{name: fmt.Sprintf("./f%d", i), typ: tar.TypeReg, body: "x\n"})
+		}
+		return ents
+	}
+	big := func(name string, size int64, gnu bool) sparseEntry {
+		return sparseEntry{name: name, size: size, frags: []fragment{{size - 4, "end\n"}}, gnu: gnu}
+	}
+	tests := []struct {
+		name string
+		lim  Limits
+		data []byte
+		want string // "" = no error
+	}{
+		{"entries at the limit", lim, makeTar(t, files(10)...), ""},
+		{"too many entries", lim, makeTar(t, files(11)...), "./f10: unpack: limit exceeded: more than 10 entries (max_entries)"},
+		{"file at the limit", lim, makeTar(t, tarEntry{name: "./f", typ: tar.TypeReg, body: strings.Repeat("x", 512<<10)}), ""},
+		{"file too large", lim, makeTar(t, tarEntry{name: "./f", typ: tar.TypeReg, body: strings.Repeat("x", 600<<10)}),
+			"./f: unpack: limit exceeded: file of 600 KiB, more than max_file_size 512 KiB"},
+		{"GNU sparse file too large", lim, sparseTar(big("./big", 8<<20, true)), "./big: unpack: limit exceeded: file of 8 MiB, more than max_file_size 512 KiB"},
+		{"PAX sparse file too large", lim, sparseTar(big("./big", 8<<20, false)), "./big: unpack: limit exceeded: file of 8 MiB, more than max_file_size 512 KiB"},
+		{"package too large", lim, sparseTar(big("./a", 384<<10, true), big("./b", 384<<10, false), big("./c", 384<<10, true)),
+			"./c: unpack: limit exceeded: package unpacks to more than max_package_size 1 MiB"},
+		{"default file limit", Limits{}, sparseTar(big("./huge", 2<<30, false)), "./huge: unpack: limit exceeded: file of 2 GiB, more than max_file_size 512 MiB"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			deb := filepath.Join(t.TempDir(), "big_1.0_all.deb")
+			debWithData(t, deb, "data.tar", tt.data)
+			err := Unpack(context.Background(), deb, tempDir(t), tt.lim)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("Unpack(%s) = %v, want nil", tt.name, err)
+			case tt.want != "" && (!errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), deb+": "+tt.want)):
+				t.Errorf("Unpack(%s) = %v, want %v naming %s and containing %q", tt.name, err, ErrLimit, deb, tt.want)
+			}
+		})
+	}
+}
+
+func TestDefaultLimits(t *testing.T) {
+	want := Limits{MaxPackageSize: 1 << 30, MaxFileSize: 512 << 20, MaxEntries: 100000}
+	for _, l := range []Limits{{}, {MaxPackageSize: -1, MaxFileSize: -1, MaxEntries: -1}} {
+		if got := l.withDefaults(); got != want {
+			t.Errorf("%+v.withDefaults() = %+v, want %+v", l, got, want)
+		}
+	}
+	set := Limits{MaxPackageSize: 1, MaxFileSize: 2, MaxEntries: 3}
+	if got := set.withDefaults(); got != set {
+		t.Errorf("%+v.withDefaults() = %+v, want it unchanged", set, got)
+	}
+}
+
+// TestUnpackSparse checks that holes stay holes: tar's sparse entries and
+// runs of zeros in regular entries take no disk space once unpacked.
+func TestUnpackSparse(t *testing.T) {
+	const size = 64 << 20
+	middle := []fragment{{1 << 20, "middle"}}           // ends in a hole
+	both := append(middle, fragment{size - 4, "end\n"}) // ends in data
+	contents := func(frags []fragment) []byte {
+		b := make([]byte, size)
+		for _, f := range frags {
+			copy(b[f.off:], f.data)
+		}
+		return b
+	}
+	tests := []struct {
+		name string
+		data []byte
+		want []byte
+	}{
+		{"GNU sparse", sparseTar(sparseEntry{"./sparse", size, both, true}), contents(both)},
+		{"GNU sparse, trailing hole", sparseTar(sparseEntry{"./sparse", size, middle, true}), contents(middle)},
+		{"PAX sparse", sparseTar(sparseEntry{"./sparse", size, both, false}), contents(both)},
+		{"PAX sparse, trailing hole", sparseTar(sparseEntry{"./sparse", size, middle, false}), contents(middle)},
+		{"zeros in a regular file", makeTar(t, tarEntry{name: "./sparse", typ: tar.TypeReg, body: string(contents(both))}), contents(both)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			deb := filepath.Join(t.TempDir(), "sparse_1.0_all.deb")
+			debWithData(t, deb, "data.tar", tt.data)
+			dir := t.TempDir()
+			if err := Unpack(context.Background(), deb, dir, Limits{}); err != nil {
+				t.Fatalf("Unpack(%s) = %v, want nil", tt.name, err)
+			}
+			p := filepath.Join(dir, "sparse")
+			got, err := os.ReadFile(p)
+			must(t, err)
+			if !bytes.Equal(got, tt.want) {
+				t.Errorf("Unpack(%s): %s has %d bytes, not the archive's %d (or other contents)", tt.name, p, len(got), len(tt.want))
+			}
+			fi, err := os.Stat(p)
+			must(t, err)
+			if used := fi.Sys().(*syscall.Stat_t).Blocks * 512; used > 256<<10 {
+				t.Errorf("Unpack(%s): %s uses %d bytes of disk for %d bytes of file, want at most 256 KiB (holes kept)", tt.name, p, used, size)
 			}
 		})
 	}
@@ -251,7 +366,7 @@ func BenchmarkUnpack(b *testing.B) {
 			b.SetBytes(fi.Size())
 			for b.Loop() {
 				dir := b.TempDir()
-				if err := Unpack(context.Background(), deb, dir); err != nil {
+				if err := Unpack(context.Background(), deb, dir, Limits{}); err != nil {
 					b.Fatal(err)
 				}
 			}
