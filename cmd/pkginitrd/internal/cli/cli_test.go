@@ -102,6 +102,33 @@ func TestInspectAndExtract(t *testing.T) {
 	}
 }
 
+// TestInspectNotAnImage checks that a file without any cpio archive is an
+// error naming the file, not an empty listing.
+func TestInspectNotAnImage(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name    string
+		content []byte
+		want    string
+	}{
+		{"empty.img", nil, "not an initramfs"},
+		{"zeros.img", make([]byte, 4096), "not an initramfs"},
+		{"text.img", []byte("hello world\n"), "invalid magic"},
+	}
+	for _, tt := range tests {
+		p := filepath.Join(dir, tt.name)
+		if err := os.WriteFile(p, tt.content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range [][]string{{"inspect", p}, {"inspect", "--extract", filepath.Join(dir, "x"), p}} {
+			code, _, stderr := runCLI(t, args...)
+			if code != 1 || !strings.Contains(stderr, p) || !strings.Contains(stderr, tt.want) {
+				t.Errorf("%s = %d %q, want exit 1 naming %s and %q", strings.Join(args, " "), code, stderr, p, tt.want)
+			}
+		}
+	}
+}
+
 func TestConfigPrintsMerged(t *testing.T) {
 	code, out, stderr := runCLI(t, "config")
 	if code != 0 || !strings.Contains(out, "[distributions.debian]") || !strings.Contains(out, "generic") {
