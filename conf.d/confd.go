@@ -35,6 +35,9 @@ type Config struct {
 	Mirror       string `toml:"mirror,omitempty"`  // overrides the distribution's default mirror
 	Arch         string `toml:"arch"`
 	Compression  string `toml:"compression"`
+	// ImageMode is the image file's mode in octal ("0644"); unset, a
+	// rebuild keeps the existing image's mode and a new image is 0600.
+	ImageMode string `toml:"image_mode,omitempty"`
 	// Generic makes generic images the default (as --generic does): for
 	// build servers, and for the kernel-install plugin and Debian hooks,
 	// which take no flags.

@@ -33,8 +33,12 @@ func buildImage(t *testing.T, tree *fstree.Tree, opts Options) (string, *Result,
 	if res.Size != int64(len(img)) || res.SHA256 != hex.EncodeToString(sum[:]) || res.Path != out {
 		t.Errorf("Build() result = %+v, want size %d, sha256 %x, path %s", res, len(img), sum, out)
 	}
-	if st, _ := os.Stat(out); st.Mode().Perm() != 0o644 {
-		t.Errorf("image mode %v, want 0644", st.Mode())
+	want := opts.Mode
+	if want == 0 {
+		want = 0o600 // an image can carry keys: not readable by others by default
+	}
+	if st, _ := os.Stat(out); st.Mode().Perm() != want {
+		t.Errorf("image mode %v, want %v", st.Mode(), want)
 	}
 	return out, res, img
 }
@@ -78,6 +82,15 @@ func TestBuildCompressions(t *testing.T) {
 				t.Errorf("Inspect() entries\n%s\nwant\n%s", got, want)
 			}
 		})
+	}
+}
+
+// TestBuildMode checks the image file's mode: 0600 unless Options.Mode
+// says otherwise (buildImage checks it).
+func TestBuildMode(t *testing.T) {
+	tree := sampleTree(t, hostFiles(t))
+	for _, mode := range []os.FileMode{0, 0o600, 0o644, 0o640} {
+		buildImage(t, tree, Options{Compression: compress.Gzip, Mode: mode})
 	}
 }
 

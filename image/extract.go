@@ -23,7 +23,8 @@ import (
 // image cannot redirect a write elsewhere; an existing entry is removed
 // before its replacement is created, never written through. Ownership is
 // restored when running as root. Device nodes that cannot be created
-// (not root) are skipped and returned.
+// (not root) are skipped and returned. An image without any cpio archive
+// is an error, ErrNoArchive.
 func Extract(ctx context.Context, r io.ReaderAt, size int64, dir string) (skipped []string, err error) {
 	x := &extractor{asRoot: os.Geteuid() == 0, mknodat: syscall.Mknodat}
 	return x.run(ctx, r, size, dir)
@@ -36,7 +37,11 @@ func (x *extractor) run(ctx context.Context, r io.ReaderAt, size int64, dir stri
 	}
 	defer root.Close()
 	x.root, x.links, x.buf = root, map[linkKey]string{}, make([]byte, copyBufSize)
-	if _, err := walk(ctx, r, size, x.entry); err != nil {
+	segs, err := walk(ctx, r, size, x.entry)
+	if err == nil && len(segs) == 0 {
+		err = ErrNoArchive
+	}
+	if err != nil {
 		return x.skipped, fmt.Errorf("extract to %s: %w", dir, err)
 	}
 	// Directory modes and mtimes last, deepest first: a read-only

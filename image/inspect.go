@@ -12,6 +12,10 @@ import (
 	"github.com/pkginitrd/pkginitrd/internal/compress"
 )
 
+// ErrNoArchive means a file holds no cpio archive at all (it is empty or
+// only NUL bytes), so it is not an initramfs.
+var ErrNoArchive = errors.New("image: no cpio archive, not an initramfs")
+
 // Segment is one part of an image as the kernel sees it: an uncompressed
 // cpio archive, or a compressed stream holding one or more cpio archives.
 type Segment struct {
@@ -30,7 +34,9 @@ type Segment struct {
 // bytes and decompressed as a stream, and may contain several cpio archives.
 //
 // bzip2 and lzma streams do not reveal where they end, so such a segment is
-// taken to run to the end of the image (less trailing NULs).
+// taken to run to the end of the image (less trailing NULs). An empty image
+// has no segments (the kernel accepts it); callers that want an initramfs
+// report ErrNoArchive.
 func Inspect(r io.ReaderAt, size int64) ([]Segment, error) {
 	return walk(context.Background(), r, size, nil)
 }

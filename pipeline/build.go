@@ -7,8 +7,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,6 +48,9 @@ func ParseInclude(s string) (Include, error) {
 	return Include{Src: src, Dest: dest}, nil
 }
 
+// includeOrigin starts the origin of the tree entries from --include.
+const includeOrigin = "include "
+
 // Options are the inputs of one build.
 type Options struct {
 	Config        *confd.Config
@@ -76,28 +84,99 @@ type Result struct {
 	Vmlinuz  string // path of the kernel placed beside the image, if any
 }
 
-// Run performs a build: the steps of buildSteps in order. On failure
-// nothing is left at opts.Output.
+// Run performs a build: the steps of buildSteps in order. The outputs (the
+// image, the kernel beside it, the manifest) are prepared as temporary
+// files and renamed into place together at the end: on failure or
+// cancellation the previous outputs are untouched and no temporary remains.
 func Run(ctx context.Context, opts Options) (*Result, error) {
 	b, err := newBuild(opts)
 	if err != nil {
 		return nil, err
 	}
-	// Check the inputs before any slow work.
+	return b.build(ctx, buildSteps())
+}
+
+// build runs steps as a build writing outputs, after checking the inputs
+// and the output paths before any slow work.
+func (b *build) build(ctx context.Context, steps []step) (*Result, error) {
+	opts := b.opts
 	if _, err := opts.Config.Distro(); err != nil {
 		return nil, err
 	}
 	if _, err := compress.ByName(opts.Config.Compression); err != nil {
 		return nil, fmt.Errorf("compression: %w", err)
 	}
+	for _, p := range []string{opts.Output, opts.Manifest} {
+		if p == "" {
+			continue
+		}
+		if err := atomicfile.CheckTarget(p); err != nil {
+			return nil, err
+		}
+	}
+	mode, err := imageMode(opts.Config.ImageMode, opts.Output)
+	if err != nil {
+		return nil, err
+	}
+	b.mode = mode
 	if err := checkStatic(opts.Stage0); err != nil {
 		return nil, err
 	}
-	if err := b.run(ctx, buildSteps()); err != nil {
+	defer b.lockOutputs()()
+	defer b.out.Cleanup()
+	if err := b.run(ctx, steps); err != nil {
 		return nil, err
 	}
-	b.log.Info("image written", "path", opts.Output, "size", b.result.Image.Size, "took", time.Since(b.start).Round(time.Millisecond))
+	b.log.Info("image written", "path", opts.Output, "size", b.result.Image.Size, "mode", fmt.Sprintf("%04o", b.mode), "took", time.Since(b.start).Round(time.Millisecond))
 	return b.result, nil
+}
+
+// imageMode is the mode of the image file: setting (image_mode, octal) if
+// given, else the mode of the image being replaced, else image.DefaultMode.
+func imageMode(setting, output string) (fs.FileMode, error) {
+	if setting != "" {
+		m, err := strconv.ParseUint(setting, 8, 32)
+		if err != nil || m > 0o777 {
+			return 0, fmt.Errorf("image_mode %q: want octal permission bits such as \"0600\"", setting)
+		}
+		return fs.FileMode(m), nil
+	}
+	if fi, err := os.Stat(output); err == nil && fi.Mode().IsRegular() {
+		return fi.Mode().Perm(), nil
+	}
+	return image.DefaultMode, nil
+}
+
+// lockOutputs locks the directories the outputs go to (atomicfile.LockDir)
+// and removes the temporaries that killed builds left there; it returns
+// the function that unlocks them. Failing to lock only skips the cleaning.
+func (b *build) lockOutputs() (unlock func()) {
+	imageDir := filepath.Dir(b.opts.Output)
+	names := map[string][]string{imageDir: {filepath.Base(b.opts.Output)}}
+	if m := b.opts.Manifest; m != "" {
+		names[filepath.Dir(m)] = append(names[filepath.Dir(m)], filepath.Base(m))
+	}
+	var locks []*atomicfile.DirLock
+	for dir, own := range names {
+		stale := func(name string) bool {
+			return slices.Contains(own, name) || dir == imageDir && strings.HasPrefix(name, vmlinuzPrefix)
+		}
+		l, removed, err := atomicfile.LockDir(dir, stale)
+		for _, p := range removed {
+			b.log.Info("removed a temporary file left by an interrupted build", "path", p)
+		}
+		if err != nil {
+			b.log.Warn("output directory: stale temporaries not removed", "err", err)
+		}
+		if l != nil {
+			locks = append(locks, l)
+		}
+	}
+	return func() {
+		for _, l := range locks {
+			l.Unlock()
+		}
+	}
 }
 
 // Modules resolves the module set Run would put in the image, without
@@ -159,6 +238,9 @@ type build struct {
 	tree   *fstree.Tree
 	modSet *modules.Set
 	result *Result
+
+	mode fs.FileMode    // of the image file
+	out  atomicfile.Set // the outputs, committed together by the last step
 }
 
 func newBuild(opts Options) (*build, error) {
@@ -234,7 +316,18 @@ func (b *build) locateKernel(ctx context.Context) error {
 	}
 	k, err := locateKernel(ctx, kernelSource{Package: b.opts.KernelPackage, Version: b.opts.KernelVersion, ModulesDir: b.opts.ModulesDir, CacheDir: b.opts.CacheDir, Limits: unpackLimits(b.opts.Config.Unpack)}, fetch, b.log)
 	b.kern = k
+	if err == nil && k.Vmlinuz != "" {
+		err = atomicfile.CheckTarget(b.vmlinuzPath())
+	}
 	return err
+}
+
+// vmlinuzPrefix starts the name of the kernel placed beside the image.
+const vmlinuzPrefix = "vmlinuz-"
+
+// vmlinuzPath is where the kernel from a kernel package goes: beside the image.
+func (b *build) vmlinuzPath() string {
+	return filepath.Join(filepath.Dir(b.opts.Output), vmlinuzPrefix+b.kern.Version)
 }
 
 // request asks the backend for packages of the plan's distribution.
@@ -338,38 +431,82 @@ func (b *build) addStage0(context.Context) error {
 		return err
 	}
 	for _, inc := range b.opts.Includes {
-		if err := b.tree.AddHostPath(inc.Src, inc.Dest, "include "+inc.Src); err != nil {
+		if err := b.tree.AddHostPath(inc.Src, inc.Dest, includeOrigin+inc.Src); err != nil {
 			return err
 		}
 	}
 	return dropUnusedLibraries(b.tree, b.log)
 }
 
+// write writes the image to a pending output (committed by outputs).
 func (b *build) write(ctx context.Context) error {
 	comp, err := compress.ByName(b.opts.Config.Compression)
 	if err != nil {
 		return fmt.Errorf("compression: %w", err)
 	}
-	res, err := image.Build(ctx, b.opts.Output, b.tree, image.Options{Compression: comp, Mtime: b.opts.Mtime})
+	warnExposedIncludes(b.tree, b.mode, b.log)
+	f, err := b.out.Create(b.opts.Output, b.mode)
+	if err != nil {
+		return err
+	}
+	res, err := image.Write(ctx, f, b.tree, image.Options{Compression: comp, Mtime: b.opts.Mtime})
 	if err != nil {
 		return fmt.Errorf("write %s: %w", b.opts.Output, err)
 	}
+	res.Path = b.opts.Output
 	b.result = &Result{Image: res}
 	return nil
 }
 
-// outputs places the kernel beside the image and writes the manifest.
+// warnExposedIncludes warns about each --include'd file that others may
+// not read on the host but may read in an image of the given mode.
+func warnExposedIncludes(t *fstree.Tree, mode fs.FileMode, log *slog.Logger) {
+	if mode&0o044 == 0 {
+		return
+	}
+	for _, e := range t.Sorted() {
+		if e.Kind == fstree.File && strings.HasPrefix(e.Origin, includeOrigin) && e.Mode&0o004 == 0 {
+			log.Warn("included file is not world-readable on the host but others can read the image (set image_mode = \"0600\" or pass --mode 0600)", "file", e.Source, "image_mode", fmt.Sprintf("%04o", mode))
+		}
+	}
+}
+
+// outputs prepares the kernel beside the image and the manifest, then
+// renames all outputs into place.
 func (b *build) outputs(context.Context) error {
 	if b.kern.Vmlinuz != "" {
-		dst := filepath.Join(filepath.Dir(b.opts.Output), "vmlinuz-"+b.kern.Version)
-		if err := atomicfile.CopyFile(b.kern.Vmlinuz, dst, 0o644); err != nil {
+		dst := b.vmlinuzPath()
+		if err := b.prepareCopy(b.kern.Vmlinuz, dst, 0o644); err != nil {
 			return err
 		}
 		b.result.Vmlinuz = dst
 	}
 	b.result.Manifest = b.manifest()
 	if b.opts.Manifest != "" {
-		return b.result.Manifest.WriteFile(b.opts.Manifest)
+		f, err := b.out.Create(b.opts.Manifest, 0o644)
+		if err != nil {
+			return err
+		}
+		if err := b.result.Manifest.Encode(f); err != nil {
+			return fmt.Errorf("write %s: %w", b.opts.Manifest, err)
+		}
+	}
+	return b.out.Commit()
+}
+
+// prepareCopy copies src to a pending output dst.
+func (b *build) prepareCopy(src, dst string, mode fs.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	defer in.Close()
+	f, err := b.out.Create(dst, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, in); err != nil {
+		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
 	}
 	return nil
 }

@@ -1,14 +1,13 @@
 package pipeline
 
 import (
-	"bytes"
 	"encoding/json"
+	"io"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/pkginitrd/pkginitrd/internal/atomicfile"
 	"github.com/pkginitrd/pkginitrd/internal/fstree"
 	"github.com/pkginitrd/pkginitrd/modules"
 )
@@ -82,11 +81,9 @@ func (b *build) manifest() *Manifest {
 	return m
 }
 
-// WriteFile writes the manifest as indented JSON, atomically.
-func (m *Manifest) WriteFile(path string) error {
-	b, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return err
-	}
-	return atomicfile.Write(path, bytes.NewReader(append(b, '\n')), 0o644)
+// Encode writes the manifest to w as indented JSON.
+func (m *Manifest) Encode(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(m)
 }

@@ -6,9 +6,7 @@ package main
 import (
 	"context"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 
 	"github.com/pkginitrd/pkginitrd/cmd/pkginitrd/internal/cli"
 	"github.com/pkginitrd/pkginitrd/stage0"
@@ -22,7 +20,7 @@ func main() {
 		}
 		os.Exit(stage0.Main(os.Args))
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := cli.NotifyContext(context.Background())
 	exe, _ := os.Executable()
 	code := cli.Main(ctx, cli.Env{Args: os.Args, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Executable: exe})
 	stop()

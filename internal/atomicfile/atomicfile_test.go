@@ -70,6 +70,15 @@ func TestSet(t *testing.T) {
 			b.tmp.Close()
 			return s.Commit()
 		}, true, [2]string{"old a", "old b"}},
+		{"second target became a directory", func(s *Set, a, b *File) error {
+			io.WriteString(a, "new a")
+			io.WriteString(b, "new b")
+			os.Remove(b.path)
+			if err := os.Mkdir(b.path, 0o755); err != nil {
+				return err
+			}
+			return s.Commit()
+		}, true, [2]string{"old a", ""}},
 		{"second committed alone, set not", func(s *Set, a, b *File) error {
 			io.WriteString(b, "new b")
 			return b.Commit()
@@ -111,5 +120,63 @@ func TestSet(t *testing.T) {
 				t.Error("Commit after Cleanup = nil error, want an error")
 			}
 		})
+	}
+}
+
+func TestCheckTarget(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		path string
+		want string // "" = no error
+	}{
+		{filepath.Join(dir, "new"), ""},
+		{file, ""},
+		{dir, dir + ": is a directory"},
+		{filepath.Join(dir, "missing", "out"), "directory " + filepath.Join(dir, "missing") + " does not exist"},
+		{filepath.Join(file, "out"), file + " is not a directory"},
+	}
+	for _, tt := range tests {
+		err := CheckTarget(tt.path)
+		if (tt.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("CheckTarget(%s) = %v, want %q", tt.path, err, tt.want)
+		}
+	}
+}
+
+// TestLockDir checks that stale temporaries are removed only when no other
+// run holds the directory, and only those of the names asked for.
+func TestLockDir(t *testing.T) {
+	dir := t.TempDir()
+	names := []string{".img.tmp-123", ".img.tmp-abc", ".img.tmp-", ".other.tmp-5", "img", ".img.lock", "x.tmp-1"}
+	for _, n := range names {
+		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	isImg := func(name string) bool { return name == "img" }
+	other, removed, err := LockDir(dir, func(string) bool { return false })
+	if err != nil || len(removed) != 0 {
+		t.Fatalf("LockDir(first) = %v, %v", removed, err)
+	}
+	l, removed, err := LockDir(dir, isImg)
+	if err != nil || len(removed) != 0 {
+		t.Errorf("LockDir while another run holds it = %v, %v; want nothing removed", removed, err)
+	}
+	l.Unlock()
+	other.Unlock()
+	l, removed, err = LockDir(dir, isImg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	if want := filepath.Join(dir, ".img.tmp-123"); len(removed) != 1 || removed[0] != want {
+		t.Errorf("LockDir = %v, want [%s] removed", removed, want)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != len(names)-1 {
+		t.Errorf("directory holds %v, want all but the stale temporary", ents)
 	}
 }

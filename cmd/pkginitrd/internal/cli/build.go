@@ -26,9 +26,12 @@ The kernel is, in order: --kernel-package (the distribution's kernel package,
 fetched and cached; its vmlinuz is placed beside the image), --modules-dir,
 --kernel-version under /usr/lib/modules, or the newest kernel there.
 
-The image is written to a temporary file and renamed over --output, so a
-failed build never leaves a half-written image. SOURCE_DATE_EPOCH sets every
-file's mtime (default 0): the same inputs give a byte-identical image.
+The image, the kernel beside it and the manifest are written to temporary
+files and renamed over the old ones together at the end, so a failed or
+interrupted build leaves the previous outputs as they were. The image is
+mode 0600 unless --mode or image_mode says otherwise; a rebuild keeps the
+replaced image's mode. SOURCE_DATE_EPOCH sets every file's mtime (default
+0): the same inputs give a byte-identical image.
 
 Examples:
   pkginitrd build --generic --kernel-package linux-image-amd64 -o initrd.img
@@ -48,6 +51,7 @@ func runBuild(ctx context.Context, env Env, args []string) error {
 		mirror   = fs.String("mirror", "", "package mirror URL (default from config)")
 		offline  = fs.Bool("offline", false, "never use the network: build from the cache only")
 		manifest = fs.String("manifest", "", "also write a JSON manifest (packages, modules, sizes) to this path")
+		mode     = fs.String("mode", "", "file mode of the image, octal, e.g. 0644 (default from config image_mode; else the replaced image's mode; else 0600)")
 		fwDir    = fs.String("firmware-dir", "/usr/lib/firmware", "where the firmware files the image's modules name are taken from (missing files are warnings)")
 		verbose  = fs.Bool("verbose", false, "log every step")
 		quiet    = fs.Bool("quiet", false, "log errors only")
@@ -83,6 +87,9 @@ func runBuild(ctx context.Context, env Env, args []string) error {
 	}
 	if *mirror != "" {
 		cfg.Mirror = *mirror
+	}
+	if *mode != "" {
+		cfg.ImageMode = *mode
 	}
 	cfg.Features = append(cfg.Features, features...)
 	opts.Output = *output

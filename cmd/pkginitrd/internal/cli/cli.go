@@ -10,10 +10,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/term"
 )
@@ -50,6 +52,13 @@ func commands() []command {
 
 // errUsage marks errors already explained by a usage message.
 var errUsage = errors.New("usage")
+
+// NotifyContext returns a copy of ctx cancelled by SIGINT, SIGTERM or
+// SIGHUP (the terminal or ssh session went away): a build then stops and
+// removes its temporary files. stop restores the default handling.
+func NotifyContext(ctx context.Context) (_ context.Context, stop context.CancelFunc) {
+	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+}
 
 // Main runs the command line and returns the process exit code.
 func Main(ctx context.Context, env Env) int {

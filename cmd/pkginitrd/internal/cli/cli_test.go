@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/pkginitrd/pkginitrd/image"
 	"github.com/pkginitrd/pkginitrd/internal/compress"
@@ -37,7 +40,7 @@ func TestHelpIsComplete(t *testing.T) {
 		}
 	}
 	_, out, _ = runCLI(t, "build", "--help")
-	for _, flag := range []string{"kernel-version", "modules-dir", "generic", "output", "compression", "include", "package", "release", "mirror", "cache-dir", "kernel-package", "offline", "manifest", "SOURCE_DATE_EPOCH"} {
+	for _, flag := range []string{"kernel-version", "modules-dir", "generic", "output", "compression", "include", "package", "release", "mirror", "cache-dir", "kernel-package", "offline", "manifest", "mode", "SOURCE_DATE_EPOCH"} {
 		if !strings.Contains(out, flag) {
 			t.Errorf("build --help lacks %s", flag)
 		}
@@ -60,9 +63,46 @@ func TestUsageErrors(t *testing.T) {
 
 func TestBuildErrorsNameTheInput(t *testing.T) {
 	dir := t.TempDir()
-	code, _, stderr := runCLI(t, "build", "--compression", "brotli", "--cache-dir", dir, "--modules-dir", dir, "-o", filepath.Join(dir, "x.img"))
-	if code != 1 || !strings.Contains(stderr, "brotli") {
-		t.Errorf("build --compression brotli = %d %q, want exit 1 naming brotli", code, stderr)
+	img := filepath.Join(dir, "x.img")
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--compression", "brotli", "-o", img}, "brotli"},
+		{[]string{"--mode", "0999", "-o", img}, "0999"},
+		{[]string{"-o", dir}, dir + ": is a directory"},
+		{[]string{"-o", filepath.Join(dir, "missing", "x.img")}, "missing does not exist"},
+	}
+	for _, tt := range tests {
+		args := append([]string{"build", "--cache-dir", dir, "--modules-dir", dir}, tt.args...)
+		code, _, stderr := runCLI(t, args...)
+		if code != 1 || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%s = %d %q, want exit 1 naming %q", strings.Join(args, " "), code, stderr, tt.want)
+		}
+	}
+}
+
+// TestNotifyContext checks that each signal that ends a build cancels its
+// context (SIGHUP included: a closed terminal or ssh session).
+func TestNotifyContext(t *testing.T) {
+	sigs := []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
+	// Keep the test process alive if a signal is not handled.
+	guard := make(chan os.Signal, len(sigs))
+	for _, sig := range sigs {
+		signal.Notify(guard, sig)
+	}
+	defer signal.Stop(guard)
+	for _, sig := range sigs {
+		ctx, stop := NotifyContext(context.Background())
+		if err := syscall.Kill(os.Getpid(), sig); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Second):
+			t.Errorf("%v did not cancel the context", sig)
+		}
+		stop()
 	}
 }
 
@@ -99,6 +139,33 @@ func TestInspectAndExtract(t *testing.T) {
 	}
 	if code, _, stderr := runCLI(t, "inspect", filepath.Join(dir, "missing.img")); code != 1 || !strings.Contains(stderr, "missing.img") {
 		t.Errorf("inspect missing.img = %d %q, want exit 1 naming the file", code, stderr)
+	}
+}
+
+// TestInspectNotAnImage checks that a file without any cpio archive is an
+// error naming the file, not an empty listing.
+func TestInspectNotAnImage(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name    string
+		content []byte
+		want    string
+	}{
+		{"empty.img", nil, "not an initramfs"},
+		{"zeros.img", make([]byte, 4096), "not an initramfs"},
+		{"text.img", []byte("hello world\n"), "invalid magic"},
+	}
+	for _, tt := range tests {
+		p := filepath.Join(dir, tt.name)
+		if err := os.WriteFile(p, tt.content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range [][]string{{"inspect", p}, {"inspect", "--extract", filepath.Join(dir, "x"), p}} {
+			code, _, stderr := runCLI(t, args...)
+			if code != 1 || !strings.Contains(stderr, p) || !strings.Contains(stderr, tt.want) {
+				t.Errorf("%s = %d %q, want exit 1 naming %s and %q", strings.Join(args, " "), code, stderr, p, tt.want)
+			}
+		}
 	}
 }
 

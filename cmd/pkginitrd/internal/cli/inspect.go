@@ -51,6 +51,9 @@ compressed archives.`)
 		return nil
 	}
 	segs, err := image.Inspect(f, info.Size())
+	if err == nil && len(segs) == 0 {
+		err = image.ErrNoArchive
+	}
 	if err != nil {
 		return fmt.Errorf("inspect %s: %w", path, err)
 	}
