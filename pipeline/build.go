@@ -67,6 +67,9 @@ type Options struct {
 	ModuleFiles ModuleFiles
 	// Backend overrides the configured package backend (tests).
 	Backend backends.Backend
+	// OSReleaseRoot is where the host's os-release is read for distribution
+	// detection ("" = /).
+	OSReleaseRoot string
 }
 
 // Result describes a finished build.
@@ -150,8 +153,9 @@ type build struct {
 	timings map[string]time.Duration
 	start   time.Time
 
-	be     backends.Backend // created on first use
-	host   *hostinfo.Host   // host-only detection, read once (nil for --generic)
+	be     backends.Backend    // created on first use
+	osr    *resolver.Detection // the host's distribution (nil: not detected)
+	host   *hostinfo.Host      // host-only detection, read once (nil for --generic)
 	plan   *resolver.Plan
 	kern   kernel
 	pkgs   []backends.Package
@@ -175,7 +179,19 @@ func newBuild(opts Options) (*build, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &build{opts: opts, log: log, timings: map[string]time.Duration{}, be: opts.Backend}, nil
+	root := opts.OSReleaseRoot
+	if root == "" {
+		root = "/"
+	}
+	// Fills in opts.Config's distribution (and release) when none is set.
+	det, err := resolver.SelectDistribution(opts.Config, root)
+	if err != nil {
+		return nil, err
+	}
+	if det != nil {
+		log.Debug("host distribution detected", "distribution", det.Distribution, "release", det.Release, "reason", det.Reason)
+	}
+	return &build{opts: opts, log: log, timings: map[string]time.Duration{}, be: opts.Backend, osr: det}, nil
 }
 
 func (b *build) run(ctx context.Context, steps []step) error {
@@ -248,6 +264,8 @@ func (b *build) request(names []string) backends.Request {
 		Arch:     b.opts.Config.Arch,
 		CacheDir: b.opts.CacheDir,
 		Offline:  b.opts.Offline,
+		// The host's own distribution and release: its repositories and package cache serve.
+		HostRelease: b.osr.HostRelease(b.plan.Name, d.Release),
 	}
 }
 
