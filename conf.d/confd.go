@@ -81,6 +81,9 @@ type Repository struct {
 	Metalink string   `toml:"metalink,omitempty"`
 	GPGKeys  []string `toml:"gpgkeys,omitempty"` // default: the distribution's keyring
 	Disabled bool     `toml:"disabled,omitempty"`
+	// UnsignedMetadata turns off the signature check of the repository's
+	// metadata (repomd.xml), for repositories that sign only packages.
+	UnsignedMetadata bool `toml:"unsigned_metadata,omitempty"`
 }
 
 // Feature lists what an optional stage0 feature needs from a distribution.

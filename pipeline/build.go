@@ -14,6 +14,7 @@ import (
 
 	"github.com/pkginitrd/pkginitrd/backends"
 	"github.com/pkginitrd/pkginitrd/backends/apt"
+	"github.com/pkginitrd/pkginitrd/backends/dnf"
 	"github.com/pkginitrd/pkginitrd/backends/unpack"
 	confd "github.com/pkginitrd/pkginitrd/conf.d"
 	"github.com/pkginitrd/pkginitrd/image"
@@ -391,8 +392,10 @@ func newBackend(d confd.Distribution, log *slog.Logger) (backends.Backend, error
 	switch d.Backend {
 	case "apt":
 		return apt.New(apt.Options{Logger: log, Keyring: d.Keyring}), nil
+	case "dnf":
+		return dnf.New(dnf.Options{Logger: log, Keyring: d.Keyring, Repositories: d.Repositories}), nil
 	}
-	return nil, fmt.Errorf("backend %q is not supported (supported: apt)", d.Backend)
+	return nil, fmt.Errorf("backend %q is not supported (supported: apt, dnf)", d.Backend)
 }
 
 // presentFsck keeps the checkers that the packages actually put in the image.
