@@ -299,7 +299,7 @@ func (b *build) layTree(context.Context) error {
 			return fmt.Errorf("add package %s: %w", p.Name, err)
 		}
 	}
-	return fixups(b.tree, d)
+	return fixups(b.tree, b.plan.Name, d)
 }
 
 func (b *build) resolveModules(ctx context.Context) error {
