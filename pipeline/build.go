@@ -223,6 +223,14 @@ func (b *build) backend() (backends.Backend, error) {
 	return b.be, nil
 }
 
+// backendName names the backend that resolved the packages ("" before one was made).
+func (b *build) backendName() string {
+	if b.be == nil {
+		return ""
+	}
+	return b.be.Name()
+}
+
 func (b *build) detectHost(context.Context) error {
 	if b.opts.Generic {
 		return nil

@@ -59,13 +59,14 @@ baseurl = "file://%s"
 		t.Fatal(err)
 	}
 	var man struct {
-		Packages []struct{ Name, Version, Arch string }
+		Packages []struct{ Name, Version, Arch, Repository, Backend string }
 	}
 	if err := json.Unmarshal(m, &man); err != nil {
 		t.Fatal(err)
 	}
-	if p := man.Packages; len(p) != 1 || p[0].Name != "busybox" || p[0].Version != "1.36.1-1.fc41" || p[0].Arch != "x86_64" {
-		t.Errorf("manifest packages = %+v, want busybox 1.36.1-1.fc41 x86_64", p)
+	if p := man.Packages; len(p) != 1 || p[0].Name != "busybox" || p[0].Version != "1.36.1-1.fc41" || p[0].Arch != "x86_64" ||
+		p[0].Repository != "local" || p[0].Backend != "dnf" {
+		t.Errorf("manifest packages = %+v, want busybox 1.36.1-1.fc41 x86_64 from local by dnf", p)
 	}
 
 	img := makeFS(t, fixtureRoot(t), fsSpec{"ext4", rootUUID, "pkgroot", 64})

@@ -92,7 +92,7 @@ func encodeHeader(tags []rpmTag) []byte {
 		store.Write(tg.data)
 	}
 	var h bytes.Buffer
-	h.Write(rpmHeaderMagic)
+	h.WriteString(rpmHeaderMagic)
 	h.Write(make([]byte, 4))
 	_ = binary.Write(&h, binary.BigEndian, uint32(len(tags)))
 	_ = binary.Write(&h, binary.BigEndian, uint32(store.Len()))

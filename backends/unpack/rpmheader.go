@@ -53,7 +53,7 @@ const (
 	rpmFileGhost  = 1 << 6
 )
 
-var rpmHeaderMagic = []byte{0x8e, 0xad, 0xe8, 0x01}
+const rpmHeaderMagic = "\x8e\xad\xe8\x01"
 
 type rpmIndex struct{ typ, off, count uint32 }
 
@@ -70,7 +70,7 @@ func readRPMHeader(r io.Reader, pad8 bool) (*rpmHeader, error) {
 	if _, err := io.ReadFull(r, pre[:]); err != nil {
 		return nil, fmt.Errorf("rpm header: %w", err)
 	}
-	if !bytes.Equal(pre[:4], rpmHeaderMagic) {
+	if string(pre[:4]) != rpmHeaderMagic {
 		return nil, errors.New("rpm header: bad magic")
 	}
 	n, size := binary.BigEndian.Uint32(pre[8:]), binary.BigEndian.Uint32(pre[12:])
