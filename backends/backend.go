@@ -14,6 +14,7 @@ import (
 type Package struct {
 	Name, Version, Arch string
 	Path                string // downloaded archive on disk
+	Repository          string // where it came from (repository id or URL), when the backend knows
 }
 
 // Request says what to install and from where.
@@ -25,6 +26,9 @@ type Request struct {
 	Release, Mirror, Arch string // e.g. "bookworm", "http://deb.debian.org/debian", "amd64"
 	CacheDir              string // root of pkginitrd's cache, e.g. ~/.cache/pkginitrd
 	Offline               bool   // never touch the network: use cached metadata/archives or fail clearly
+	// HostRelease says the build is for the host's own distribution and
+	// release: a backend may use the host's repositories and package cache.
+	HostRelease bool
 }
 
 // Backend is a package-manager driver.

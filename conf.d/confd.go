@@ -125,6 +125,23 @@ type Distribution struct {
 	Shell           []string           `toml:"shell"`
 	Fsck            map[string]string  `toml:"fsck"`
 	Features        map[string]Feature `toml:"features,omitempty"`
+	// Repositories are the package repositories by name (dnf). A mirror
+	// (--mirror) replaces them all; a build for the host's own release
+	// uses the host's repositories instead.
+	Repositories map[string]Repository `toml:"repositories,omitempty"`
+}
+
+// Repository is one package repository: a base URL or a metalink, and
+// the keys its packages and metadata must be signed with ($releasever and
+// $basearch are expanded by the package manager).
+type Repository struct {
+	BaseURL  string   `toml:"baseurl,omitempty"`
+	Metalink string   `toml:"metalink,omitempty"`
+	GPGKeys  []string `toml:"gpgkeys,omitempty"` // default: the distribution's keyring
+	Disabled bool     `toml:"disabled,omitempty"`
+	// UnsignedMetadata turns off the signature check of the repository's
+	// metadata (repomd.xml), for repositories that sign only packages.
+	UnsignedMetadata bool `toml:"unsigned_metadata,omitempty"`
 }
 
 // Feature lists what an optional stage0 feature needs from a distribution.

@@ -18,6 +18,10 @@ func TestLoadShipped(t *testing.T) {
 	if len(read) != 0 {
 		t.Errorf("Load(no sources) read %v", read)
 	}
+	if c.Distribution != "" {
+		t.Errorf("shipped distribution = %q, want none (detected from os-release)", c.Distribution)
+	}
+	c.Distribution = "debian"
 	d, err := c.Distro()
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +59,7 @@ func TestLoadOverrides(t *testing.T) {
 	if want := []string{"b", "c"}; !reflect.DeepEqual(c.Modules.Include, want) {
 		t.Errorf("modules.include = %v, want %v", c.Modules.Include, want)
 	}
+	c.Distribution = "debian"
 	d, _ := c.Distro()
 	if d.Release != "trixie" {
 		t.Errorf("release = %q, want trixie", d.Release)
@@ -224,5 +229,30 @@ func TestLoadUnpackLimits(t *testing.T) {
 	}
 	if c, _, _ := Load(Sources{}); c.Unpack != (UnpackLimits{}) {
 		t.Errorf("shipped [unpack] = %+v, want it unset (the unpacker's defaults)", c.Unpack)
+	}
+}
+
+func TestShippedFedora(t *testing.T) {
+	c, _, err := Load(Sources{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Distribution = "fedora"
+	d, err := c.Distro()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Backend != "dnf" || d.Release == "" || d.Keyring == "" || len(d.Shell) == 0 || d.Fsck["ext4"] == "" {
+		t.Errorf("shipped fedora config incomplete: %+v", d)
+	}
+	for _, name := range []string{"fedora", "updates"} {
+		if r := d.Repositories[name]; r.Metalink == "" && r.BaseURL == "" {
+			t.Errorf("shipped fedora config: repository %s has no URL", name)
+		}
+	}
+	for _, f := range []string{"luks", "lvm"} {
+		if len(d.Features[f].Packages) == 0 {
+			t.Errorf("shipped fedora config: feature %s has no packages", f)
+		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/pkginitrd/pkginitrd/backends"
 	"github.com/pkginitrd/pkginitrd/backends/apt"
+	"github.com/pkginitrd/pkginitrd/backends/dnf"
 	"github.com/pkginitrd/pkginitrd/backends/unpack"
 	confd "github.com/pkginitrd/pkginitrd/conf.d"
 	"github.com/pkginitrd/pkginitrd/image"
@@ -75,6 +76,9 @@ type Options struct {
 	ModuleFiles ModuleFiles
 	// Backend overrides the configured package backend (tests).
 	Backend backends.Backend
+	// OSReleaseRoot is where the host's os-release is read for distribution
+	// detection ("" = /).
+	OSReleaseRoot string
 }
 
 // Result describes a finished build.
@@ -229,8 +233,9 @@ type build struct {
 	timings map[string]time.Duration
 	start   time.Time
 
-	be     backends.Backend // created on first use
-	host   *hostinfo.Host   // host-only detection, read once (nil for --generic)
+	be     backends.Backend    // created on first use
+	osr    *resolver.Detection // the host's distribution (nil: not detected)
+	host   *hostinfo.Host      // host-only detection, read once (nil for --generic)
 	plan   *resolver.Plan
 	kern   kernel
 	pkgs   []backends.Package
@@ -257,7 +262,19 @@ func newBuild(opts Options) (*build, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &build{opts: opts, log: log, timings: map[string]time.Duration{}, be: opts.Backend}, nil
+	root := opts.OSReleaseRoot
+	if root == "" {
+		root = "/"
+	}
+	// Fills in opts.Config's distribution (and release) when none is set.
+	det, err := resolver.SelectDistribution(opts.Config, root)
+	if err != nil {
+		return nil, err
+	}
+	if det != nil {
+		log.Debug("host distribution detected", "distribution", det.Distribution, "release", det.Release, "reason", det.Reason)
+	}
+	return &build{opts: opts, log: log, timings: map[string]time.Duration{}, be: opts.Backend, osr: det}, nil
 }
 
 func (b *build) run(ctx context.Context, steps []step) error {
@@ -286,6 +303,14 @@ func (b *build) backend() (backends.Backend, error) {
 		b.be = be
 	}
 	return b.be, nil
+}
+
+// backendName names the backend that resolved the packages ("" before one was made).
+func (b *build) backendName() string {
+	if b.be == nil {
+		return ""
+	}
+	return b.be.Name()
 }
 
 func (b *build) detectHost(context.Context) error {
@@ -341,6 +366,8 @@ func (b *build) request(names []string) backends.Request {
 		Arch:     b.opts.Config.Arch,
 		CacheDir: b.opts.CacheDir,
 		Offline:  b.opts.Offline,
+		// The host's own distribution and release: its repositories and package cache serve.
+		HostRelease: b.osr.HostRelease(b.plan.Name, d.Release),
 	}
 }
 
@@ -378,7 +405,7 @@ func (b *build) layTree(context.Context) error {
 			return fmt.Errorf("add package %s: %w", p.Name, err)
 		}
 	}
-	return fixups(b.tree, d)
+	return fixups(b.tree, b.plan.Name, d)
 }
 
 func (b *build) resolveModules(ctx context.Context) error {
@@ -515,8 +542,10 @@ func newBackend(d confd.Distribution, log *slog.Logger) (backends.Backend, error
 	switch d.Backend {
 	case "apt":
 		return apt.New(apt.Options{Logger: log, Keyring: d.Keyring}), nil
+	case "dnf":
+		return dnf.New(dnf.Options{Logger: log, Keyring: d.Keyring, Repositories: d.Repositories}), nil
 	}
-	return nil, fmt.Errorf("backend %q is not supported (supported: apt)", d.Backend)
+	return nil, fmt.Errorf("backend %q is not supported (supported: apt, dnf)", d.Backend)
 }
 
 // presentFsck keeps the checkers that the packages actually put in the image.

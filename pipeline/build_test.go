@@ -33,6 +33,7 @@ func testOptions(t testing.TB) Options {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.Distribution = "debian"
 	d := cfg.Distributions["debian"]
 	d.Packages = []string{"busybox"}
 	cfg.Distributions["debian"] = d

@@ -12,7 +12,9 @@ import (
 )
 
 // fixups does, in one place, what the packages' maintainer scripts would
-// have done and the image needs (no maintainer script ever runs):
+// have done and the image needs (no maintainer script ever runs): the
+// shell links below for every distribution, then the distribution's own
+// fixups (distributionFixups, by name).
 //   - /usr/bin/sh: Debian's busybox ships only its multi-call binary and its
 //     postinst creates no applet links; scripts in the image need a sh, so
 //     point it at the configured shell binary when no package provided one.
@@ -20,7 +22,12 @@ import (
 //     requests (crypto algorithms, fs-TYPE at mount time, ...). Without kmod
 //     in the image, busybox's modprobe applet serves them from the text
 //     modules.dep and modules.alias pkginitrd writes.
-func fixups(t *fstree.Tree, d confd.Distribution) error {
+func fixups(t *fstree.Tree, name string, d confd.Distribution) error {
+	if f := distributionFixups()[name]; f != nil {
+		if err := f(t); err != nil {
+			return fmt.Errorf("%s fixups: %w", name, err)
+		}
+	}
 	if len(d.Shell) == 0 || t.Get(d.Shell[0]) == nil {
 		return nil
 	}

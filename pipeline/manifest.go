@@ -37,6 +37,10 @@ type ManifestPackage struct {
 	Name    string `json:"name"`
 	Version string `json:"version"`
 	Arch    string `json:"arch"`
+	// Repository is where the backend took it from, when it knows; Backend
+	// is the package manager that resolved it (apt, dnf, ...).
+	Repository string `json:"repository,omitempty"`
+	Backend    string `json:"backend,omitempty"`
 }
 
 // ManifestModule is one kernel module copied into the image.
@@ -60,7 +64,7 @@ func (b *build) manifest() *Manifest {
 		Timings:       map[string]int64{"total": time.Since(b.start).Milliseconds()},
 	}
 	for _, p := range b.pkgs {
-		m.Packages = append(m.Packages, ManifestPackage{Name: p.Name, Version: p.Version, Arch: p.Arch})
+		m.Packages = append(m.Packages, ManifestPackage{Name: p.Name, Version: p.Version, Arch: p.Arch, Repository: p.Repository, Backend: b.backendName()})
 	}
 	for _, mod := range set.Modules {
 		m.Modules = append(m.Modules, ManifestModule{Name: mod.Name, Size: mod.Size, Reasons: mod.Reasons})

@@ -17,6 +17,7 @@ func TestGenericFeatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.Distribution = "debian" // the shipped configuration detects it; this test is about Debian
 	tests := []struct {
 		generic      bool
 		configured   []string

@@ -1,4 +1,4 @@
-// Package unpack extracts binary package archives (.deb today) in Go,
+// Package unpack extracts binary package archives (.deb, .rpm) in Go,
 // without maintainer scripts or root, caches unpacked trees, and adds them
 // to the image tree with the merged-/usr layout.
 package unpack
@@ -79,7 +79,7 @@ func sniff(head []byte) (name string, payload payloadFunc) {
 	case bytes.HasPrefix(head, []byte(arMagic)):
 		return "deb", debPayload
 	case bytes.HasPrefix(head, []byte{0xed, 0xab, 0xee, 0xdb}):
-		return "rpm", nil
+		return "rpm", rpmPayload
 	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
 		return "zstd-compressed (pacman .pkg.tar.zst?)", nil
 	case bytes.HasPrefix(head, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):

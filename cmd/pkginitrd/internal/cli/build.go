@@ -37,6 +37,7 @@ Examples:
   pkginitrd build --generic --kernel-package linux-image-amd64 -o initrd.img
   pkginitrd build --kernel-version 6.1.0-26-amd64 --compression xz
   pkginitrd build --generic --release trixie --kernel-package linux-image-amd64
+  pkginitrd build --generic --distribution fedora --release 41 -o initrd.img
 `
 
 func runBuild(ctx context.Context, env Env, args []string) error {
@@ -46,8 +47,8 @@ func runBuild(ctx context.Context, env Env, args []string) error {
 	var (
 		output   = fs.String("output", "initrd.img", "path of the image to write")
 		comp     = fs.String("compression", "", "zstd, gzip, lz4, xz or none (default from config: zstd)")
-		distro   = fs.String("distribution", "", "distribution to take packages from (default from config: debian)")
-		release  = fs.String("release", "", "distribution release, e.g. bookworm or trixie (default from config)")
+		distro   = fs.String("distribution", "", "distribution to take packages from, e.g. debian or fedora (default from config, else detected from /etc/os-release)")
+		release  = fs.String("release", "", "distribution release, e.g. bookworm or 41 (default from config, else the host's when its distribution was detected)")
 		mirror   = fs.String("mirror", "", "package mirror URL (default from config)")
 		offline  = fs.Bool("offline", false, "never use the network: build from the cache only")
 		manifest = fs.String("manifest", "", "also write a JSON manifest (packages, modules, sizes) to this path")

@@ -174,6 +174,10 @@ func TestConfigPrintsMerged(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "[distributions.debian]") || !strings.Contains(out, "generic") {
 		t.Errorf("config = %d %q %q", code, out, stderr)
 	}
+	// Which distribution was detected from the host's os-release, and why.
+	if !strings.Contains(out, "\n# distribution ") || !strings.Contains(out, "os-release") {
+		t.Errorf("config does not say which distribution was detected and why:\n%s", out)
+	}
 }
 
 func TestModulesExplains(t *testing.T) {
