@@ -57,16 +57,34 @@ type Modules struct {
 
 // Distribution holds what pkginitrd knows about one distribution.
 type Distribution struct {
-	Backend         string             `toml:"backend"`
-	Mirror          string             `toml:"mirror"`
-	Release         string             `toml:"release"`
-	Keyring         string             `toml:"keyring,omitempty"`
-	Packages        []string           `toml:"packages"`
-	ExcludePackages []string           `toml:"exclude_packages"`
-	Prune           []string           `toml:"prune"`
-	Shell           []string           `toml:"shell"`
-	Fsck            map[string]string  `toml:"fsck"`
-	Features        map[string]Feature `toml:"features,omitempty"`
+	Backend string `toml:"backend"`
+	Mirror  string `toml:"mirror"`
+	Release string `toml:"release"`
+	Keyring string `toml:"keyring,omitempty"` // for repositories that name none
+	// Repositories are used when the build is not for the host's own
+	// distribution and release, or a mirror is given; see Repository.
+	Repositories    map[string]Repository `toml:"repositories,omitempty"`
+	Packages        []string              `toml:"packages"`
+	ExcludePackages []string              `toml:"exclude_packages"`
+	Prune           []string              `toml:"prune"`
+	Shell           []string              `toml:"shell"`
+	Fsck            map[string]string     `toml:"fsck"`
+	Features        map[string]Feature    `toml:"features,omitempty"`
+}
+
+// Repository is one package repository of a distribution, named by its key
+// in [distributions.NAME.repositories.KEY] so a drop-in can change or
+// disable one. In URL and suites, "{mirror}" and "{release}" stand for the
+// build's mirror and release.
+type Repository struct {
+	URL        string   `toml:"url"`
+	Suites     []string `toml:"suites"`
+	Components []string `toml:"components"`
+	Keyring    string   `toml:"keyring,omitempty"` // the distribution's keyring if empty
+	// SkipReleases are releases that lack this repository (e.g. sid has
+	// no -updates or -security suite).
+	SkipReleases []string `toml:"skip_releases,omitempty"`
+	Disabled     bool     `toml:"disabled,omitempty"`
 }
 
 // Feature lists what an optional stage0 feature needs from a distribution.

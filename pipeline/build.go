@@ -241,13 +241,14 @@ func (b *build) locateKernel(ctx context.Context) error {
 func (b *build) request(names []string) backends.Request {
 	d := b.plan.Distribution
 	return backends.Request{
-		Packages: names,
-		Exclude:  d.ExcludePackages,
-		Release:  d.Release,
-		Mirror:   d.Mirror,
-		Arch:     b.opts.Config.Arch,
-		CacheDir: b.opts.CacheDir,
-		Offline:  b.opts.Offline,
+		Packages:     names,
+		Exclude:      d.ExcludePackages,
+		Release:      d.Release,
+		Repositories: b.plan.Sources.Repositories,
+		Proxies:      b.plan.Sources.Proxies,
+		Arch:         b.opts.Config.Arch,
+		CacheDir:     b.opts.CacheDir,
+		Offline:      b.opts.Offline,
 	}
 }
 
@@ -372,7 +373,7 @@ func (b *build) outputs(context.Context) error {
 func newBackend(d confd.Distribution, log *slog.Logger) (backends.Backend, error) {
 	switch d.Backend {
 	case "apt":
-		return apt.New(apt.Options{Logger: log, Keyring: d.Keyring}), nil
+		return apt.New(apt.Options{Logger: log}), nil
 	}
 	return nil, fmt.Errorf("backend %q is not supported (supported: apt)", d.Backend)
 }

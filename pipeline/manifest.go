@@ -33,11 +33,14 @@ type Manifest struct {
 	Timings map[string]int64 `json:"timings_ms,omitempty"`
 }
 
-// ManifestPackage is one package unpacked into the image.
+// ManifestPackage is one package unpacked into the image, with the
+// repository (URL) and suite the package manager took it from.
 type ManifestPackage struct {
-	Name    string `json:"name"`
-	Version string `json:"version"`
-	Arch    string `json:"arch"`
+	Name       string `json:"name"`
+	Version    string `json:"version"`
+	Arch       string `json:"arch"`
+	Repository string `json:"repository,omitempty"`
+	Suite      string `json:"suite,omitempty"`
 }
 
 // ManifestModule is one kernel module copied into the image.
@@ -61,7 +64,7 @@ func (b *build) manifest() *Manifest {
 		Timings:       map[string]int64{"total": time.Since(b.start).Milliseconds()},
 	}
 	for _, p := range b.pkgs {
-		m.Packages = append(m.Packages, ManifestPackage{Name: p.Name, Version: p.Version, Arch: p.Arch})
+		m.Packages = append(m.Packages, ManifestPackage{Name: p.Name, Version: p.Version, Arch: p.Arch, Repository: p.Repository, Suite: p.Suite})
 	}
 	for _, mod := range set.Modules {
 		m.Modules = append(m.Modules, ManifestModule{Name: mod.Name, Size: mod.Size, Reasons: mod.Reasons})
