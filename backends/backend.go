@@ -14,7 +14,22 @@ import (
 type Package struct {
 	Name, Version, Arch string
 	Path                string // downloaded archive on disk
-	Repository          string // where it came from (repository id or URL), when the backend knows
+	// Repository and Suite say where the package manager found this
+	// version, e.g. "http://deb.debian.org/debian-security" and
+	// "bookworm-security" ("" when it could not tell).
+	Repository, Suite string
+}
+
+// Repository is one package repository: a base URL, its suites and
+// components (none for a flat repository, whose suite ends in "/"), and the
+// keys its index must be signed with.
+type Repository struct {
+	URL        string
+	Suites     []string
+	Components []string
+	// SignedBy lists keyring files (absolute paths) and key fingerprints,
+	// or holds one ASCII-armored key block, as apt's Signed-By does.
+	SignedBy []string
 }
 
 // Request says what to install and from where.
@@ -22,10 +37,19 @@ type Request struct {
 	Packages []string // names the user/resolver asked for
 	// Exclude names packages that are resolved as dependencies but never
 	// unpacked (things an initrd never runs: perl-base, debconf, ...).
-	Exclude               []string
-	Release, Mirror, Arch string // e.g. "bookworm", "http://deb.debian.org/debian", "amd64"
-	CacheDir              string // root of pkginitrd's cache, e.g. ~/.cache/pkginitrd
-	Offline               bool   // never touch the network: use cached metadata/archives or fail clearly
+	Exclude       []string
+	Release, Arch string // e.g. "bookworm", "amd64"
+	// Repositories are where packages come from (see resolver.Repositories).
+	Repositories []Repository
+	// Mirror, when set, replaces the distribution's repositories (--mirror);
+	// backends whose repositories are not resolved into Repositories (dnf)
+	// read it.
+	Mirror string
+	// Proxies are the package manager's proxy settings, e.g.
+	// "Acquire::http::Proxy" → "http://proxy:3128".
+	Proxies  map[string]string
+	CacheDir string // root of pkginitrd's cache, e.g. ~/.cache/pkginitrd
+	Offline  bool   // never touch the network: use cached metadata/archives or fail clearly
 	// HostRelease says the build is for the host's own distribution and
 	// release: a backend may use the host's repositories and package cache.
 	HostRelease bool

@@ -115,32 +115,39 @@ func (s Size) MarshalText() ([]byte, error) {
 
 // Distribution holds what pkginitrd knows about one distribution.
 type Distribution struct {
-	Backend         string             `toml:"backend"`
-	Mirror          string             `toml:"mirror"`
-	Release         string             `toml:"release"`
-	Keyring         string             `toml:"keyring,omitempty"`
-	Packages        []string           `toml:"packages"`
-	ExcludePackages []string           `toml:"exclude_packages"`
-	Prune           []string           `toml:"prune"`
-	Shell           []string           `toml:"shell"`
-	Fsck            map[string]string  `toml:"fsck"`
-	Features        map[string]Feature `toml:"features,omitempty"`
-	// Repositories are the package repositories by name (dnf). A mirror
-	// (--mirror) replaces them all; a build for the host's own release
-	// uses the host's repositories instead.
-	Repositories map[string]Repository `toml:"repositories,omitempty"`
+	Backend string `toml:"backend"`
+	Mirror  string `toml:"mirror"`
+	Release string `toml:"release"`
+	Keyring string `toml:"keyring,omitempty"` // for repositories that name none
+	// Repositories are used when the build is not for the host's own
+	// distribution and release, or a mirror is given; see Repository.
+	Repositories    map[string]Repository `toml:"repositories,omitempty"`
+	Packages        []string              `toml:"packages"`
+	ExcludePackages []string              `toml:"exclude_packages"`
+	Prune           []string              `toml:"prune"`
+	Shell           []string              `toml:"shell"`
+	Fsck            map[string]string     `toml:"fsck"`
+	Features        map[string]Feature    `toml:"features,omitempty"`
 }
 
-// Repository is one package repository: a base URL or a metalink, and
-// the keys its packages and metadata must be signed with ($releasever and
-// $basearch are expanded by the package manager).
+// Repository is one package repository of a distribution, named by its key
+// in [distributions.NAME.repositories.KEY] so a drop-in can change or
+// disable one. In URL and suites, "{mirror}" and "{release}" stand for the
+// build's mirror and release (apt); dnf expands $releasever and $basearch
+// itself.
 type Repository struct {
-	BaseURL  string   `toml:"baseurl,omitempty"`
-	Metalink string   `toml:"metalink,omitempty"`
-	GPGKeys  []string `toml:"gpgkeys,omitempty"` // default: the distribution's keyring
-	Disabled bool     `toml:"disabled,omitempty"`
+	URL        string   `toml:"url,omitempty"`      // base URL (apt's URIs, dnf's baseurl)
+	Metalink   string   `toml:"metalink,omitempty"` // dnf: instead of URL
+	Suites     []string `toml:"suites,omitempty"`     // apt
+	Components []string `toml:"components,omitempty"` // apt
+	Keyring    string   `toml:"keyring,omitempty"`    // the distribution's keyring if empty
+	// SkipReleases are releases that lack this repository (e.g. sid has
+	// no -updates or -security suite).
+	SkipReleases []string `toml:"skip_releases,omitempty"`
+	Disabled     bool     `toml:"disabled,omitempty"`
 	// UnsignedMetadata turns off the signature check of the repository's
-	// metadata (repomd.xml), for repositories that sign only packages.
+	// metadata (dnf's repomd.xml), for repositories that sign only
+	// packages and whose metadata is fetched over HTTPS.
 	UnsignedMetadata bool `toml:"unsigned_metadata,omitempty"`
 }
 

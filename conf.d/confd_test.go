@@ -246,7 +246,7 @@ func TestShippedFedora(t *testing.T) {
 		t.Errorf("shipped fedora config incomplete: %+v", d)
 	}
 	for _, name := range []string{"fedora", "updates"} {
-		if r := d.Repositories[name]; r.Metalink == "" && r.BaseURL == "" {
+		if r := d.Repositories[name]; r.Metalink == "" && r.URL == "" {
 			t.Errorf("shipped fedora config: repository %s has no URL", name)
 		}
 	}

@@ -359,13 +359,15 @@ func (b *build) vmlinuzPath() string {
 func (b *build) request(names []string) backends.Request {
 	d := b.plan.Distribution
 	return backends.Request{
-		Packages: names,
-		Exclude:  d.ExcludePackages,
-		Release:  d.Release,
-		Mirror:   d.Mirror,
-		Arch:     b.opts.Config.Arch,
-		CacheDir: b.opts.CacheDir,
-		Offline:  b.opts.Offline,
+		Packages:     names,
+		Exclude:      d.ExcludePackages,
+		Release:      d.Release,
+		Repositories: b.plan.Sources.Repositories,
+		Mirror:       d.Mirror,
+		Proxies:      b.plan.Sources.Proxies,
+		Arch:         b.opts.Config.Arch,
+		CacheDir:     b.opts.CacheDir,
+		Offline:      b.opts.Offline,
 		// The host's own distribution and release: its repositories and package cache serve.
 		HostRelease: b.osr.HostRelease(b.plan.Name, d.Release),
 	}
@@ -541,7 +543,7 @@ func (b *build) prepareCopy(src, dst string, mode fs.FileMode) error {
 func newBackend(d confd.Distribution, log *slog.Logger) (backends.Backend, error) {
 	switch d.Backend {
 	case "apt":
-		return apt.New(apt.Options{Logger: log, Keyring: d.Keyring}), nil
+		return apt.New(apt.Options{Logger: log}), nil
 	case "dnf":
 		return dnf.New(dnf.Options{Logger: log, Keyring: d.Keyring, Repositories: d.Repositories}), nil
 	}

@@ -32,14 +32,16 @@ type Manifest struct {
 	Timings map[string]int64 `json:"timings_ms,omitempty"`
 }
 
-// ManifestPackage is one package unpacked into the image.
+// ManifestPackage is one package unpacked into the image, with the
+// repository (URL) and suite the package manager took it from.
 type ManifestPackage struct {
 	Name    string `json:"name"`
 	Version string `json:"version"`
 	Arch    string `json:"arch"`
-	// Repository is where the backend took it from, when it knows; Backend
-	// is the package manager that resolved it (apt, dnf, ...).
+	// Repository and Suite are where the backend took it from, when it
+	// knows; Backend is the package manager that resolved it (apt, dnf, ...).
 	Repository string `json:"repository,omitempty"`
+	Suite      string `json:"suite,omitempty"`
 	Backend    string `json:"backend,omitempty"`
 }
 
@@ -64,7 +66,7 @@ func (b *build) manifest() *Manifest {
 		Timings:       map[string]int64{"total": time.Since(b.start).Milliseconds()},
 	}
 	for _, p := range b.pkgs {
-		m.Packages = append(m.Packages, ManifestPackage{Name: p.Name, Version: p.Version, Arch: p.Arch, Repository: p.Repository, Backend: b.backendName()})
+		m.Packages = append(m.Packages, ManifestPackage{Name: p.Name, Version: p.Version, Arch: p.Arch, Repository: p.Repository, Suite: p.Suite, Backend: b.backendName()})
 	}
 	for _, mod := range set.Modules {
 		m.Modules = append(m.Modules, ManifestModule{Name: mod.Name, Size: mod.Size, Reasons: mod.Reasons})

@@ -1,10 +1,12 @@
 // Package resolver turns the merged configuration, the chosen distribution
 // and the host's facts into what one build installs: the package set, the
-// packages kept out, the prune rules and the stage0 features. All
+// packages kept out, the prune rules, the stage0 features and the
+// repositories the packages come from. All
 // per-distribution knowledge a build needs is read here, from conf.d.
 package resolver
 
 import (
+	"fmt"
 	"log/slog"
 	"slices"
 	"sort"
@@ -19,7 +21,10 @@ type Input struct {
 	Generic bool           // a distribution's prebuilt image: the generic features, no host
 	Host    *hostinfo.Host // host-only detection (nil for generic images)
 	Extra   []string       // packages asked for on the command line
-	Logger  *slog.Logger
+	// HostRoot is the root whose os-release and apt sources and proxies
+	// are read ("" = "/"); see Repositories.
+	HostRoot string
+	Logger   *slog.Logger
 }
 
 // Plan is what the backend installs and stage0 is told about.
@@ -28,6 +33,7 @@ type Plan struct {
 	Distribution confd.Distribution
 	Packages     []string // sorted, unique
 	Features     []string // stage0 features, in the order they were enabled
+	Sources      *Sources // where the packages come from
 }
 
 // Resolve computes the plan of one build.
@@ -49,11 +55,20 @@ func Resolve(in Input) (*Plan, error) {
 			}
 		}
 	}
+	root := in.HostRoot
+	if root == "" {
+		root = "/"
+	}
+	src, err := Repositories(in.Config, d, root, in.Config.Arch, log)
+	if err != nil {
+		return nil, fmt.Errorf("package repositories: %w", err)
+	}
 	return &Plan{
 		Name:         in.Config.Distribution,
 		Distribution: d,
 		Packages:     PackageSet(d, features, in.Config.Packages, in.Extra),
 		Features:     features,
+		Sources:      src,
 	}, nil
 }
 

@@ -45,7 +45,7 @@ disabled = true
 [distributions.fedora.repositories.updates]
 disabled = true
 [distributions.fedora.repositories.local]
-baseurl = "file://%s"
+url = "file://%s"
 `, key.Public, repo)), 0o644)
 
 	kroot, kver := testdeb.Kernel(t)

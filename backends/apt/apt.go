@@ -1,7 +1,7 @@
 // Package apt is the pkginitrd backend for Debian and its derivatives. It
 // resolves and downloads packages with the real apt-get, run on a private
 // state (configuration, lists, empty dpkg status, archives) per release,
-// architecture and mirror under the cache directory, and remembers each
+// architecture and sources under the cache directory, and remembers each
 // resolution so that a warm build runs no apt command at all.
 package apt
 
@@ -24,19 +24,14 @@ import (
 	"github.com/pkginitrd/pkginitrd/backends"
 )
 
-// Defaults for Options.
-const (
-	DefaultKeyring    = "/usr/share/keyrings/debian-archive-keyring.gpg"
-	DefaultMaxListAge = 24 * time.Hour
-)
+// DefaultMaxListAge is Options.MaxListAge's default.
+const DefaultMaxListAge = 24 * time.Hour
 
 // Options configure a Driver. The zero value is usable.
 type Options struct {
 	Logger     *slog.Logger  // nil discards logs
-	Keyring    string        // OpenPGP keyring the repository is signed with; DefaultKeyring if empty
-	Components []string      // archive components; ["main"] if empty
 	MaxListAge time.Duration // refresh the package lists when older; DefaultMaxListAge if 0
-	AptGet     string        // apt-get binary; "apt-get" if empty
+	AptGet     string        // apt-get binary; "apt-get" if empty (apt-cache is taken from beside it)
 	// HostArchives are directories of .deb files (such as
 	// /var/cache/apt/archives) whose files are reused instead of downloaded
 	// when name, size and SHA256 match.
@@ -49,8 +44,6 @@ type Options struct {
 // Driver is the apt backend.
 type Driver struct {
 	log          *slog.Logger
-	keyring      string
-	components   []string
 	maxListAge   time.Duration
 	aptGet       string
 	hostArchives []string
@@ -63,8 +56,6 @@ var _ backends.Backend = (*Driver)(nil)
 func New(opts Options) *Driver {
 	d := &Driver{
 		log:          opts.Logger,
-		keyring:      opts.Keyring,
-		components:   opts.Components,
 		maxListAge:   opts.MaxListAge,
 		aptGet:       opts.AptGet,
 		hostArchives: opts.HostArchives,
@@ -72,12 +63,6 @@ func New(opts Options) *Driver {
 	}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
-	}
-	if d.keyring == "" {
-		d.keyring = DefaultKeyring
-	}
-	if len(d.components) == 0 {
-		d.components = []string{"main"}
 	}
 	if d.maxListAge == 0 {
 		d.maxListAge = DefaultMaxListAge
@@ -95,7 +80,7 @@ func New(opts Options) *Driver {
 func (d *Driver) Name() string { return "apt" }
 
 // Fetch resolves req with apt-get on the private state of req's release,
-// architecture and mirror, downloads the archives that are not cached yet,
+// architecture and repositories, downloads the archives that are not cached yet,
 // and returns the packages minus req.Exclude, sorted by name.
 //
 // When a cached resolution of the same request exists for the current
@@ -111,7 +96,7 @@ func (d *Driver) Fetch(ctx context.Context, req backends.Request) ([]backends.Pa
 			return nil, fmt.Errorf("apt: bad package name %q", p)
 		}
 	}
-	st, err := stateFor(req, d.components, d.keyring)
+	st, err := stateFor(req)
 	if err != nil {
 		return nil, fmt.Errorf("apt: %w", err)
 	}
@@ -121,7 +106,7 @@ func (d *Driver) Fetch(ctx context.Context, req backends.Request) ([]backends.Pa
 	}
 	pkgs, err := d.cold(ctx, st, key, req)
 	if err != nil {
-		return nil, fmt.Errorf("apt: %s/%s from %s: %w", req.Release, req.Arch, req.Mirror, err)
+		return nil, fmt.Errorf("apt: %s/%s from %s: %w", req.Release, req.Arch, repoURLs(req.Repositories), err)
 	}
 	return pkgs, nil
 }
@@ -162,7 +147,7 @@ func (d *Driver) warm(st state, key string, req backends.Request) []backends.Pac
 func packages(st state, ents []entry) []backends.Package {
 	out := make([]backends.Package, 0, len(ents))
 	for _, e := range ents {
-		out = append(out, backends.Package{Name: e.Name, Version: e.Version, Arch: e.Arch, Path: filepath.Join(st.archives(), e.File)})
+		out = append(out, backends.Package{Name: e.Name, Version: e.Version, Arch: e.Arch, Path: filepath.Join(st.archives(), e.File), Repository: e.Repository, Suite: e.Suite})
 	}
 	return backends.Filter(out, nil)
 }
@@ -184,7 +169,7 @@ func (d *Driver) cold(ctx context.Context, st state, key string, req backends.Re
 		return nil, err
 	}
 	defer unlock()
-	if err := st.setup(req.Arch, req.Mirror, req.Release, d.keyring, d.components); err != nil {
+	if err := st.setup(req); err != nil {
 		return nil, fmt.Errorf("set up apt state %s: %w", st.dir, err)
 	}
 	if err := d.update(ctx, st, req); err != nil {
@@ -201,6 +186,9 @@ func (d *Driver) cold(ctx context.Context, st state, key string, req backends.Re
 	}
 	all, err := d.resolve(ctx, st, req)
 	if err != nil {
+		return nil, err
+	}
+	if err := d.origins(ctx, st, req.Repositories, all); err != nil {
 		return nil, err
 	}
 	var ents []entry
@@ -230,7 +218,7 @@ func (d *Driver) update(ctx context.Context, st state, req backends.Request) err
 	if req.Offline {
 		return fmt.Errorf("offline, and no package lists for %s/%s are cached in %s (run once online first)", req.Release, req.Arch, st.dir)
 	}
-	d.log.Info("updating package lists", "release", req.Release, "arch", req.Arch, "mirror", req.Mirror)
+	d.log.Info("updating package lists", "release", req.Release, "arch", req.Arch, "repositories", repoURLs(req.Repositories))
 	if _, err := d.apt(ctx, st, "", "update", "-q"); err != nil {
 		if listErr == nil && ctx.Err() == nil {
 			d.log.Warn("refreshing package lists failed; using the old ones", "release", req.Release, "err", err)
@@ -433,7 +421,12 @@ func (e *Error) Unwrap() error { return e.Err }
 // environment points APT_CONFIG at the state's configuration and forces
 // untranslated messages.
 func (d *Driver) apt(ctx context.Context, st state, dir string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, d.aptGet, args...)
+	return d.run1(ctx, st, dir, d.aptGet, args...)
+}
+
+// run1 runs apt program prog (apt-get, apt-cache) as apt does.
+func (d *Driver) run1(ctx context.Context, st state, dir, prog string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, prog, args...)
 	cmd.Dir = dir
 	cmd.Env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
 		return strings.HasPrefix(kv, "APT_CONFIG=") || strings.HasPrefix(kv, "LC_ALL=") || strings.HasPrefix(kv, "LANGUAGE=")
@@ -442,7 +435,7 @@ func (d *Driver) apt(ctx context.Context, st state, dir string, args ...string) 
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
 	err := d.run(cmd)
-	command := "APT_CONFIG=" + st.conf() + " " + d.aptGet + " " + strings.Join(args, " ")
+	command := "APT_CONFIG=" + st.conf() + " " + prog + " " + strings.Join(args, " ")
 	d.log.Debug("ran apt", "cmd", command, "duration", time.Since(start), "err", err)
 	for line := range bytes.Lines(stderr.Bytes()) {
 		if l := strings.TrimSpace(string(line)); strings.HasPrefix(l, "W: ") {
@@ -475,4 +468,71 @@ func lastLines(s string, n int) []string {
 		return nil
 	}
 	return lines
+}
+
+// origins records in each archive the repository URL and suite apt took it
+// from: the source apt-cache policy lists for its version whose URL the
+// archive's URI starts with, named as in repos.
+func (d *Driver) origins(ctx context.Context, st state, repos []backends.Repository, all []archive) error {
+	var names []string
+	for _, a := range all {
+		if !slices.Contains(names, a.Name) {
+			names = append(names, a.Name)
+		}
+	}
+	out, err := d.run1(ctx, st, "", d.aptCache(), append([]string{"policy", "-q"}, names...)...)
+	if err != nil {
+		return fmt.Errorf("find the repositories of the packages: %w", err)
+	}
+	pol, err := parsePolicy(bytes.NewReader(out))
+	if err != nil {
+		return fmt.Errorf("apt-cache policy: %w", err)
+	}
+	for i := range all {
+		a := &all[i]
+		srcs := pol[a.Name][a.Version]
+		if len(srcs) == 0 {
+			d.log.Warn("apt-cache policy does not say where a package comes from", "package", a.Name, "version", a.Version)
+			continue
+		}
+		o := srcs[0]
+		for _, s := range srcs {
+			if base := strings.TrimSuffix(s.URL, "/") + "/"; strings.HasPrefix(a.URI, base) {
+				o = s
+				break
+			}
+		}
+		a.Repository, a.Suite = o.URL, o.Dist
+		for _, r := range repos {
+			if !sameURL(r.URL, o.URL) {
+				continue
+			}
+			a.Repository = r.URL
+			for _, s := range r.Suites {
+				if o.Dist == s || strings.HasPrefix(o.Dist, s+"/") || s == "./" && o.Dist == "" {
+					a.Suite = s
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// aptCache is the apt-cache binary beside apt-get.
+func (d *Driver) aptCache() string {
+	if strings.Contains(d.aptGet, "/") {
+		return filepath.Join(filepath.Dir(d.aptGet), "apt-cache")
+	}
+	return "apt-cache"
+}
+
+// repoURLs lists the repositories' URLs for messages.
+func repoURLs(repos []backends.Repository) string {
+	urls := make([]string, 0, len(repos))
+	for _, r := range repos {
+		if !slices.Contains(urls, r.URL) {
+			urls = append(urls, r.URL)
+		}
+	}
+	return strings.Join(urls, " ")
 }

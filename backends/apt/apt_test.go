@@ -27,7 +27,15 @@ import (
 // once per run; each test removes the cached resolutions it wants to see
 // made again.
 
-const mirror = "http://deb.debian.org/debian"
+const (
+	mirror        = "http://deb.debian.org/debian"
+	debianKeyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
+)
+
+// debian is the repository list of one Debian release's main suite only.
+func debian(release, keyring string) []backends.Repository {
+	return []backends.Repository{{URL: mirror, Suites: []string{release}, Components: []string{"main"}, SignedBy: []string{keyring}}}
+}
 
 // recorder runs commands and remembers their apt-get subcommands.
 type recorder struct {
@@ -141,8 +149,8 @@ func TestFetch(t *testing.T) {
 func testFetch(t *testing.T, release string) *backends.Package {
 	testenv.NeedNetwork(t, mirror)
 	ctx := context.Background()
-	req := backends.Request{Packages: []string{"busybox"}, Release: release, Mirror: mirror, Arch: "amd64", CacheDir: sharedCache(t)}
-	st, err := stateFor(req, []string{"main"}, DefaultKeyring)
+	req := backends.Request{Packages: []string{"busybox"}, Release: release, Repositories: debian(release, debianKeyring), Arch: "amd64", CacheDir: sharedCache(t)}
+	st, err := stateFor(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,9 +171,9 @@ func testFetch(t *testing.T, release string) *backends.Package {
 	if rec.count("install") != 1 || rec.count("download") != 1 {
 		t.Errorf("cold Fetch ran %q, want one install --print-uris and one download", rec.cmds)
 	}
-	sources, err := os.ReadFile(filepath.Join(st.etc(), "sources.list"))
-	if err != nil || !strings.Contains(string(sources), "[signed-by="+DefaultKeyring+"] "+mirror+" "+release+" main") {
-		t.Errorf("sources.list = %q, %v, want a signed-by line for %s", sources, err, release)
+	sources, err := os.ReadFile(filepath.Join(st.etc(), "sources.list.d", "pkginitrd.sources"))
+	if err != nil || !strings.Contains(string(sources), "URIs: "+mirror+"\nSuites: "+release+"\nComponents: main\nSigned-By: "+debianKeyring+"\n") {
+		t.Errorf("sources = %q, %v, want a signed entry for %s", sources, err, release)
 	}
 
 	rec.reset()
@@ -229,7 +237,7 @@ func TestFetchUnknownPackage(t *testing.T) {
 	rec := &recorder{}
 	d := newDriver(t, rec, Options{})
 	const bogus = "pkginitrd-no-such-package"
-	req := backends.Request{Packages: []string{"busybox", bogus}, Release: "bookworm", Mirror: mirror, Arch: "amd64", CacheDir: sharedCache(t)}
+	req := backends.Request{Packages: []string{"busybox", bogus}, Release: "bookworm", Repositories: debian("bookworm", debianKeyring), Arch: "amd64", CacheDir: sharedCache(t)}
 	_, err := d.Fetch(context.Background(), req)
 	var aerr *Error
 	if !errors.As(err, &aerr) {
@@ -249,7 +257,7 @@ func TestFetchUnknownPackage(t *testing.T) {
 func TestFetchOfflineCold(t *testing.T) {
 	rec := &recorder{}
 	d := newDriver(t, rec, Options{})
-	req := backends.Request{Packages: []string{"busybox"}, Release: "bookworm", Mirror: mirror, Arch: "amd64", CacheDir: t.TempDir(), Offline: true}
+	req := backends.Request{Packages: []string{"busybox"}, Release: "bookworm", Repositories: debian("bookworm", debianKeyring), Arch: "amd64", CacheDir: t.TempDir(), Offline: true}
 	_, err := d.Fetch(context.Background(), req)
 	if err == nil || !strings.Contains(err.Error(), "offline, and no package lists for bookworm/amd64") {
 		t.Errorf("offline Fetch on an empty cache = %v, want an error saying the lists are missing", err)
@@ -267,14 +275,14 @@ func TestFetchBadKeyring(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := &recorder{}
-	d := newDriver(t, rec, Options{Keyring: keyring})
-	req := backends.Request{Packages: []string{"busybox"}, Release: "bookworm", Mirror: mirror, Arch: "amd64", CacheDir: t.TempDir()}
+	d := newDriver(t, rec, Options{})
+	req := backends.Request{Packages: []string{"busybox"}, Release: "bookworm", Repositories: debian("bookworm", keyring), Arch: "amd64", CacheDir: t.TempDir()}
 	_, err := d.Fetch(context.Background(), req)
 	var aerr *Error
 	if !errors.As(err, &aerr) || !strings.Contains(err.Error(), "update package lists") || !strings.Contains(err.Error(), "is not signed") {
 		t.Errorf("Fetch with an empty keyring = %v, want apt-get update's signature error", err)
 	}
-	st, _ := stateFor(req, []string{"main"}, keyring)
+	st, _ := stateFor(req)
 	if id, err := listsID(st.lists()); err == nil {
 		t.Errorf("unverified lists were kept: %s", id)
 	}
@@ -283,16 +291,16 @@ func TestFetchBadKeyring(t *testing.T) {
 func TestFetchHostArchivesOffline(t *testing.T) {
 	testenv.NeedNetwork(t, mirror)
 	ctx := context.Background()
-	req := backends.Request{Packages: []string{"busybox"}, Release: "bookworm", Mirror: mirror, Arch: "amd64", CacheDir: sharedCache(t)}
+	req := backends.Request{Packages: []string{"busybox"}, Release: "bookworm", Repositories: debian("bookworm", debianKeyring), Arch: "amd64", CacheDir: sharedCache(t)}
 	shared, err := New(Options{}).Fetch(ctx, req)
 	if err != nil {
 		t.Fatalf("Fetch(busybox) = %v", err)
 	}
-	src, _ := stateFor(req, []string{"main"}, DefaultKeyring)
+	src, _ := stateFor(req)
 
 	// A second cache with the lists (copied) but no archives.
 	req.CacheDir, req.Offline = t.TempDir(), true
-	dst, _ := stateFor(req, []string{"main"}, DefaultKeyring)
+	dst, _ := stateFor(req)
 	ents, err := os.ReadDir(src.lists())
 	if err != nil {
 		t.Fatal(err)
@@ -375,7 +383,7 @@ func TestLock(t *testing.T) {
 
 func BenchmarkFetchWarm(b *testing.B) {
 	cache := filepath.Join(testdeb.CacheDir(b), "apt-backend")
-	req := backends.Request{Packages: []string{"busybox"}, Release: "bookworm", Mirror: mirror, Arch: "amd64", CacheDir: cache}
+	req := backends.Request{Packages: []string{"busybox"}, Release: "bookworm", Repositories: debian("bookworm", debianKeyring), Arch: "amd64", CacheDir: cache}
 	var runs int
 	d := New(Options{Run: func(c *exec.Cmd) error { runs++; return c.Run() }})
 	if _, err := d.Fetch(context.Background(), req); err != nil {

@@ -20,6 +20,9 @@ type archive struct {
 	File    string `json:"file"` // file name in the archives directory, as apt names it
 	Size    int64  `json:"size"`
 	SHA256  string `json:"sha256"` // hex
+	// Repository and Suite say where apt found this version (see origins).
+	Repository string `json:"repository,omitempty"`
+	Suite      string `json:"suite,omitempty"`
 }
 
 // spec is the exact name apt-get download accepts for a: "name:arch=version".
@@ -142,4 +145,62 @@ func problemPackages(msgs []string) []string {
 		}
 	}
 	return out
+}
+
+// origin is one source of a package version in apt-cache policy's output:
+// the repository URL and the distribution part ("bookworm-security/main").
+type origin struct {
+	URL, Dist string
+}
+
+// parsePolicy parses the output of "apt-cache policy NAME…" into package
+// name → version → the sources offering it, in apt's order:
+//
+//	libssl3:
+//	  Installed: (none)
+//	  Candidate: 3.0.17-1~deb12u2
+//	  Version table:
+//	     3.0.17-1~deb12u2 500
+//	        500 http://deb.debian.org/debian-security bookworm-security/main amd64 Packages
+func parsePolicy(r io.Reader) (map[string]map[string][]origin, error) {
+	out := map[string]map[string][]origin{}
+	var name, version string
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := sc.Text()
+		trimmed := strings.TrimLeft(line, " ")
+		indent := len(line) - len(trimmed)
+		installed := strings.HasPrefix(trimmed, "*** ") // the installed version
+		f := strings.Fields(strings.TrimPrefix(trimmed, "*** "))
+		switch {
+		case len(f) == 0:
+		case installed && name != "":
+			version = f[0]
+		case indent == 0 && strings.HasSuffix(line, ":"):
+			name, _, _ = strings.Cut(strings.TrimSuffix(line, ":"), ":") // "name" or "name:arch"
+			out[name] = map[string][]origin{}
+			version = ""
+		case name == "" || indent < 4 || len(f) < 2:
+		case indent < 8:
+			version = f[0]
+		case version != "" && len(f) >= 3:
+			out[name][version] = append(out[name][version], origin{URL: f[1], Dist: f[2]})
+		}
+	}
+	return out, sc.Err()
+}
+
+// sameURL reports whether two repository URLs name the same place, as apt
+// writes them ("file:///r" and "file:/r/" are the same).
+func sameURL(a, b string) bool {
+	norm := func(u string) string {
+		u = strings.TrimSuffix(u, "/")
+		for _, s := range []string{"file", "copy"} {
+			if rest, ok := strings.CutPrefix(u, s+"://"); ok && strings.HasPrefix(rest, "/") {
+				u = s + ":" + rest
+			}
+		}
+		return u
+	}
+	return norm(a) == norm(b)
 }

@@ -5,16 +5,18 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/pkginitrd/pkginitrd/backends"
 	"github.com/pkginitrd/pkginitrd/internal/atomicfile"
 )
 
-// state is the private apt state for one (release, architecture, mirror,
-// components, keyring): apt's configuration, lists, an empty dpkg status, our
+// state is the private apt state for one (release, architecture, sources):
+// apt's configuration, lists, an empty dpkg status, our
 // verified archives and cached resolutions. Nothing of the host's apt or
 // dpkg state is read or written.
 type state struct {
@@ -43,37 +45,81 @@ func safeName(s string) bool {
 	return s != ""
 }
 
-// stateFor returns the state directory of req under req.CacheDir/apt.
-func stateFor(req backends.Request, components []string, keyring string) (state, error) {
+// stateFor returns the state directory of req under req.CacheDir/apt: one
+// per release, architecture and sources (repositories, suites, components,
+// keys).
+func stateFor(req backends.Request) (state, error) {
 	switch {
 	case req.CacheDir == "":
 		return state{}, fmt.Errorf("no cache directory")
-	case req.Mirror == "" || strings.ContainsAny(req.Mirror, " \t\n\"'[]"):
-		return state{}, fmt.Errorf("bad mirror %q", req.Mirror)
-	case strings.ContainsAny(req.CacheDir+keyring, "\"\\\n"):
-		return state{}, fmt.Errorf("cache directory %q or keyring %q contains a quote, backslash or newline, which apt's configuration cannot hold", req.CacheDir, keyring)
+	case len(req.Repositories) == 0:
+		return state{}, fmt.Errorf("no repositories")
+	case strings.ContainsAny(req.CacheDir, "\"\\\n"):
+		return state{}, fmt.Errorf("cache directory %q contains a quote, backslash or newline, which apt's configuration cannot hold", req.CacheDir)
 	case !safeName(req.Release):
 		return state{}, fmt.Errorf("bad release %q", req.Release)
 	case !safeName(req.Arch):
 		return state{}, fmt.Errorf("bad architecture %q", req.Arch)
 	}
-	h := sha256.Sum256([]byte(req.Mirror + "\x00" + strings.Join(components, " ") + "\x00" + keyring))
+	for k, v := range req.Proxies {
+		if strings.ContainsAny(k+v, "\"\\\n{};") || strings.ContainsAny(k, " \t") {
+			return state{}, fmt.Errorf("bad proxy setting %s %q", k, v)
+		}
+	}
+	sources, err := sourcesFile(req.Repositories)
+	if err != nil {
+		return state{}, err
+	}
+	h := sha256.Sum256([]byte(sources))
 	name := req.Release + "-" + req.Arch + "-" + hex.EncodeToString(h[:6])
 	return state{dir: filepath.Join(req.CacheDir, "apt", name)}, nil
 }
 
-// sourcesList is the one-line sources.list of the state.
-func sourcesList(mirror, release, keyring string, components []string) string {
-	return fmt.Sprintf("deb [signed-by=%s] %s %s %s\n", keyring, mirror, release, strings.Join(components, " "))
+// sourcesFile renders repos as the state's deb822 sources file. A value
+// apt could not read back (spaces in a URL, a newline outside a key block)
+// is an error.
+func sourcesFile(repos []backends.Repository) (string, error) {
+	var b strings.Builder
+	for i, r := range repos {
+		words := append(append([]string{r.URL}, r.Suites...), r.Components...)
+		if r.URL == "" || len(r.Suites) == 0 || slices.ContainsFunc(words, func(w string) bool { return w == "" || strings.ContainsAny(w, " \t\n#\"") }) {
+			return "", fmt.Errorf("bad repository %q (suites %q, components %q)", r.URL, r.Suites, r.Components)
+		}
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(&b, "Types: deb\nURIs: %s\nSuites: %s\n", r.URL, strings.Join(r.Suites, " "))
+		if len(r.Components) > 0 {
+			fmt.Fprintf(&b, "Components: %s\n", strings.Join(r.Components, " "))
+		}
+		switch {
+		case len(r.SignedBy) == 1 && strings.Contains(r.SignedBy[0], "\n"):
+			b.WriteString("Signed-By:")
+			for _, l := range strings.Split(strings.TrimSpace(r.SignedBy[0]), "\n") {
+				if l = strings.TrimSpace(l); l == "" {
+					l = "."
+				}
+				b.WriteString("\n " + l)
+			}
+			b.WriteString("\n")
+		case slices.ContainsFunc(r.SignedBy, func(k string) bool { return k == "" || strings.ContainsAny(k, " \t\n,") }):
+			return "", fmt.Errorf("repository %s: bad signed-by %q", r.URL, r.SignedBy)
+		case len(r.SignedBy) > 0:
+			fmt.Fprintf(&b, "Signed-By: %s\n", strings.Join(r.SignedBy, ", "))
+		default:
+			return "", fmt.Errorf("repository %s: no keyring to verify it with", r.URL)
+		}
+	}
+	return b.String(), nil
 }
 
 // aptConf is the configuration apt reads through APT_CONFIG. It points every
 // directory into the state, so that neither the host's apt.conf.d, sources,
 // preferences and trusted keys nor its dpkg status are used; the dpkg
 // status is an empty file, so apt resolves as for an empty root.
-// Signatures are verified (signed-by in sources.list); insecure
+// Signatures are verified (Signed-By in the sources); insecure
 // repositories are refused explicitly.
-func (s state) aptConf(arch string) string {
+func (s state) aptConf(arch string, proxies map[string]string) string {
 	var b strings.Builder
 	// apt's configuration strings have no escapes; stateFor rejects paths
 	// with quotes, backslashes or newlines.
@@ -108,12 +154,16 @@ func (s state) aptConf(arch string) string {
 	// Our own lock (see Driver.lock) serialises runs on a state; apt's
 	// locks would only fail for non-root users.
 	set("Debug::NoLocking", "true")
+	for _, k := range slices.Sorted(maps.Keys(proxies)) {
+		set(k, proxies[k]) // the host's, see HostProxies
+	}
 	return b.String()
 }
 
-// setup creates the state directory tree and (re)writes apt.conf and
-// sources.list when their contents differ.
-func (s state) setup(arch, mirror, release, keyring string, components []string) error {
+// setup creates the state directory tree and (re)writes apt.conf and the
+// sources when their contents differ. sources.list stays empty: the
+// repositories are in sources.list.d/pkginitrd.sources.
+func (s state) setup(req backends.Request) error {
 	for _, d := range []string{
 		filepath.Join(s.etc(), "apt.conf.d"), filepath.Join(s.etc(), "sources.list.d"),
 		filepath.Join(s.etc(), "preferences.d"), filepath.Join(s.etc(), "trusted.gpg.d"),
@@ -125,13 +175,25 @@ func (s state) setup(arch, mirror, release, keyring string, components []string)
 			return err
 		}
 	}
-	if _, err := os.Stat(keyring); err != nil {
-		return fmt.Errorf("keyring: %w", err)
+	for _, r := range req.Repositories {
+		for _, k := range r.SignedBy {
+			if !strings.HasPrefix(k, "/") {
+				continue // a fingerprint or key block
+			}
+			if _, err := os.Stat(k); err != nil {
+				return fmt.Errorf("keyring of %s: %w", r.URL, err)
+			}
+		}
+	}
+	sources, err := sourcesFile(req.Repositories)
+	if err != nil {
+		return err
 	}
 	files := map[string]string{
-		s.conf():                               s.aptConf(arch),
-		filepath.Join(s.etc(), "sources.list"): sourcesList(mirror, release, keyring, components),
-		filepath.Join(s.dir, "status"):         "",
+		s.conf():                               s.aptConf(req.Arch, req.Proxies),
+		filepath.Join(s.etc(), "sources.list"): "",
+		filepath.Join(s.etc(), "sources.list.d", "pkginitrd.sources"): sources,
+		filepath.Join(s.dir, "status"):                                "",
 	}
 	for path, content := range files {
 		if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, []byte(content)) {

@@ -13,8 +13,8 @@ import (
 )
 
 func TestStateFor(t *testing.T) {
-	base := backends.Request{Release: "bookworm", Arch: "amd64", Mirror: "http://deb.debian.org/debian", CacheDir: "/c"}
-	st, err := stateFor(base, []string{"main"}, DefaultKeyring)
+	base := backends.Request{Release: "bookworm", Arch: "amd64", Repositories: debian("bookworm", debianKeyring), CacheDir: "/c"}
+	st, err := stateFor(base)
 	if err != nil || !strings.HasPrefix(st.dir, "/c/apt/bookworm-amd64-") {
 		t.Fatalf("stateFor(bookworm) = %q, %v, want /c/apt/bookworm-amd64-HASH", st.dir, err)
 	}
@@ -22,33 +22,45 @@ func TestStateFor(t *testing.T) {
 	variants := []struct {
 		name string
 		req  func(r *backends.Request)
-		comp []string
-		key  string
 	}{
-		{"mirror", func(r *backends.Request) { r.Mirror = "http://ftp.de.debian.org/debian" }, []string{"main"}, DefaultKeyring},
-		{"release", func(r *backends.Request) { r.Release = "trixie" }, []string{"main"}, DefaultKeyring},
-		{"arch", func(r *backends.Request) { r.Arch = "arm64" }, []string{"main"}, DefaultKeyring},
-		{"components", func(r *backends.Request) {}, []string{"main", "non-free-firmware"}, DefaultKeyring},
-		{"keyring", func(r *backends.Request) {}, []string{"main"}, "/other.gpg"},
+		{"mirror", func(r *backends.Request) { r.Repositories[0].URL = "http://ftp.de.debian.org/debian" }},
+		{"release", func(r *backends.Request) { r.Release = "trixie" }},
+		{"arch", func(r *backends.Request) { r.Arch = "arm64" }},
+		{"components", func(r *backends.Request) { r.Repositories[0].Components = []string{"main", "non-free-firmware"} }},
+		{"keyring", func(r *backends.Request) { r.Repositories[0].SignedBy = []string{"/other.gpg"} }},
+		{"suites", func(r *backends.Request) { r.Repositories[0].Suites = []string{"bookworm", "bookworm-updates"} }},
+		{"security", func(r *backends.Request) {
+			r.Repositories = append(r.Repositories, backends.Repository{URL: "http://deb.debian.org/debian-security", Suites: []string{"bookworm-security"}, Components: []string{"main"}, SignedBy: []string{debianKeyring}})
+		}},
 	}
 	for _, v := range variants {
 		r := base
+		r.Repositories = debian("bookworm", debianKeyring)
 		v.req(&r)
-		other, err := stateFor(r, v.comp, v.key)
+		other, err := stateFor(r)
 		if err != nil || other.dir == st.dir {
 			t.Errorf("stateFor(other %s) = %q, %v, want a directory other than %q", v.name, other.dir, err, st.dir)
 		}
 	}
+	repo := func(url string, suites, comps, keys []string) []backends.Repository {
+		return []backends.Repository{{URL: url, Suites: suites, Components: comps, SignedBy: keys}}
+	}
+	main, bw, key := []string{"main"}, []string{"bookworm"}, []string{debianKeyring}
 	for _, r := range []backends.Request{
-		{Release: "../x", Arch: "amd64", Mirror: "m", CacheDir: "/c"},
-		{Release: "bookworm", Arch: "amd/64", Mirror: "m", CacheDir: "/c"},
-		{Release: "bookworm", Arch: "amd64", Mirror: "", CacheDir: "/c"},
-		{Release: "bookworm", Arch: "amd64", Mirror: "m", CacheDir: ""},
-		{Release: "", Arch: "amd64", Mirror: "m", CacheDir: "/c"},
-		{Release: "bookworm", Arch: "amd64", Mirror: "http://x/ y", CacheDir: "/c"},
-		{Release: "bookworm", Arch: "amd64", Mirror: "m", CacheDir: "/c\"d"},
+		{Release: "../x", Arch: "amd64", Repositories: debian("bookworm", debianKeyring), CacheDir: "/c"},
+		{Release: "bookworm", Arch: "amd/64", Repositories: debian("bookworm", debianKeyring), CacheDir: "/c"},
+		{Release: "bookworm", Arch: "amd64", CacheDir: "/c"},
+		{Release: "bookworm", Arch: "amd64", Repositories: debian("bookworm", debianKeyring), CacheDir: ""},
+		{Release: "", Arch: "amd64", Repositories: debian("bookworm", debianKeyring), CacheDir: "/c"},
+		{Release: "bookworm", Arch: "amd64", Repositories: repo("http://x/ y", bw, main, key), CacheDir: "/c"},
+		{Release: "bookworm", Arch: "amd64", Repositories: repo("", bw, main, key), CacheDir: "/c"},
+		{Release: "bookworm", Arch: "amd64", Repositories: repo(mirror, nil, main, key), CacheDir: "/c"},
+		{Release: "bookworm", Arch: "amd64", Repositories: repo(mirror, bw, main, nil), CacheDir: "/c"},
+		{Release: "bookworm", Arch: "amd64", Repositories: repo(mirror, bw, main, []string{"/a b.gpg"}), CacheDir: "/c"},
+		{Release: "bookworm", Arch: "amd64", Repositories: debian("bookworm", debianKeyring), CacheDir: "/c\"d"},
+		{Release: "bookworm", Arch: "amd64", Repositories: debian("bookworm", debianKeyring), CacheDir: "/c", Proxies: map[string]string{"Acquire::http::Proxy": "http://p\";x"}},
 	} {
-		if _, err := stateFor(r, []string{"main"}, DefaultKeyring); err == nil {
+		if _, err := stateFor(r); err == nil {
 			t.Errorf("stateFor(%+v) = nil error, want one", r)
 		}
 	}
@@ -56,7 +68,7 @@ func TestStateFor(t *testing.T) {
 
 func TestAptConf(t *testing.T) {
 	st := state{dir: "/cache/apt/s"}
-	conf := st.aptConf("arm64")
+	conf := st.aptConf("arm64", map[string]string{"Acquire::http::Proxy": "http://proxy:3128", "Acquire::http::Proxy::deb.debian.org": "DIRECT"})
 	for _, want := range []string{
 		`Dir::Etc::main "/dev/null";`,
 		`Dir::Etc::parts "/cache/apt/s/etc/apt.conf.d/";`,
@@ -68,6 +80,8 @@ func TestAptConf(t *testing.T) {
 		`APT::Architecture "arm64";`,
 		`APT::Architectures { "arm64"; };`,
 		`Acquire::AllowInsecureRepositories "false";`,
+		`Acquire::http::Proxy "http://proxy:3128";`,
+		`Acquire::http::Proxy::deb.debian.org "DIRECT";`,
 	} {
 		if !strings.Contains(conf, want+"\n") {
 			t.Errorf("aptConf lacks %s", want)
@@ -77,9 +91,6 @@ func TestAptConf(t *testing.T) {
 		if strings.Contains(conf, host) {
 			t.Errorf("aptConf refers to host state (%s…):\n%s", host, conf)
 		}
-	}
-	if got, want := sourcesList("http://m/debian", "trixie", "/k.gpg", []string{"main", "contrib"}), "deb [signed-by=/k.gpg] http://m/debian trixie main contrib\n"; got != want {
-		t.Errorf("sourcesList = %q, want %q", got, want)
 	}
 }
 

@@ -163,7 +163,7 @@ func (b *Backend) config(req backends.Request, host bool, cache string) string {
 	fmt.Fprintf(&s, "[main]\nreposdir=%s\ncachedir=%s\nkeepcache=1\ngpgcheck=1\nrepo_gpgcheck=1\ninstall_weak_deps=False\ntsflags=nodocs\n", reposdir, cache)
 	repos := b.opts.Repositories
 	if req.Mirror != "" {
-		repos = map[string]confd.Repository{"mirror": {BaseURL: req.Mirror}}
+		repos = map[string]confd.Repository{"mirror": {URL: req.Mirror}}
 	} else if host {
 		repos = nil
 	}
@@ -172,7 +172,10 @@ func (b *Backend) config(req backends.Request, host bool, cache string) string {
 		if r.Disabled {
 			continue
 		}
-		keys := slices.Clone(r.GPGKeys)
+		var keys []string
+		if r.Keyring != "" {
+			keys = append(keys, r.Keyring)
+		}
 		if len(keys) == 0 && b.opts.Keyring != "" {
 			keys = []string{b.opts.Keyring}
 		}
@@ -182,8 +185,8 @@ func (b *Backend) config(req backends.Request, host bool, cache string) string {
 			}
 		}
 		fmt.Fprintf(&s, "\n[%s]\nname=%s\nenabled=1\ngpgcheck=1\ngpgkey=%s\n", name, name, strings.Join(keys, " "))
-		if r.BaseURL != "" {
-			fmt.Fprintf(&s, "baseurl=%s\n", r.BaseURL)
+		if r.URL != "" {
+			fmt.Fprintf(&s, "baseurl=%s\n", r.URL)
 		}
 		if r.Metalink != "" {
 			fmt.Fprintf(&s, "metalink=%s\n", r.Metalink)

@@ -87,8 +87,8 @@ func TestRealDNF(t *testing.T) {
 
 func (r repos) backend() *Backend {
 	return New(Options{Keyring: r.key.Public, Repositories: map[string]confd.Repository{
-		"local1": {BaseURL: "file://" + r.repo1},
-		"local2": {BaseURL: "file://" + r.repo2},
+		"local1": {URL: "file://" + r.repo1},
+		"local2": {URL: "file://" + r.repo2},
 	}})
 }
 
