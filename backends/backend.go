@@ -14,6 +14,9 @@ import (
 type Package struct {
 	Name, Version, Arch string
 	Path                string // downloaded archive on disk
+	// SHA256 is the archive's hash (hex) from the repository's signed
+	// index, which the backend verified; "" when the backend has none.
+	SHA256 string
 }
 
 // Request says what to install and from where.

@@ -43,6 +43,7 @@ type Config struct {
 	GenericFeatures []string `toml:"generic_features"`
 	Packages        []string `toml:"packages,omitempty"` // extra packages for every distribution
 	Modules         Modules  `toml:"modules"`
+	Cache           Cache    `toml:"cache"`
 
 	Distributions map[string]Distribution `toml:"distributions"`
 }
@@ -53,6 +54,13 @@ type Modules struct {
 	Include   []string `toml:"include"`
 	Exclude   []string `toml:"exclude"`
 	ForceLoad []string `toml:"force_load"`
+}
+
+// Cache configures the package cache.
+type Cache struct {
+	// MaxSize caps the unpacked package trees ("4GiB"; "0" for no cap): a
+	// build removes the least recently used beyond it.
+	MaxSize string `toml:"max_size"`
 }
 
 // Distribution holds what pkginitrd knows about one distribution.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pkginitrd/pkginitrd/backends"
 	"github.com/pkginitrd/pkginitrd/backends/apt"
+	"github.com/pkginitrd/pkginitrd/backends/cache"
 	"github.com/pkginitrd/pkginitrd/backends/unpack"
 	confd "github.com/pkginitrd/pkginitrd/conf.d"
 	"github.com/pkginitrd/pkginitrd/image"
@@ -155,7 +156,7 @@ type build struct {
 	plan   *resolver.Plan
 	kern   kernel
 	pkgs   []backends.Package
-	roots  []string // unpacked tree of each package in pkgs
+	roots  []*unpack.Tree // unpacked tree of each package in pkgs
 	tree   *fstree.Tree
 	modSet *modules.Set
 	result *Result
@@ -180,6 +181,21 @@ func newBuild(opts Options) (*build, error) {
 
 func (b *build) run(ctx context.Context, steps []step) error {
 	b.start = time.Now()
+	maxSize, err := cache.ParseSize(b.opts.Config.Cache.MaxSize)
+	if err != nil {
+		return fmt.Errorf("[cache] max_size: %w", err)
+	}
+	// The cache's shared lock, held until the image is written, keeps
+	// cleaning away from the trees this build reads.
+	c, err := cache.Open(ctx, b.opts.CacheDir, cache.Options{MaxSize: maxSize, Logger: b.log})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := c.Close(); err != nil {
+			b.log.Warn("cleaning the cache failed", "err", err)
+		}
+	}()
 	for _, s := range steps {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -263,8 +279,16 @@ func (b *build) fetch(ctx context.Context) error {
 }
 
 func (b *build) unpack(ctx context.Context) error {
-	roots, err := unpack.CachedAll(ctx, b.opts.CacheDir, b.pkgs, 0)
-	b.roots = roots
+	c := unpack.Cache{Dir: b.opts.CacheDir, Logger: b.log}
+	trees, err := c.Trees(ctx, b.pkgs, 0)
+	if errors.Is(err, unpack.ErrChecksum) {
+		// The unpacker removed the damaged archives: fetch them again, once.
+		b.log.Warn("cached archives are damaged; fetching them again", "err", err)
+		if err = b.fetch(ctx); err == nil {
+			trees, err = c.Trees(ctx, b.pkgs, 0)
+		}
+	}
+	b.roots = trees
 	return err
 }
 
@@ -276,7 +300,7 @@ func (b *build) layTree(context.Context) error {
 	}
 	keep := func(p string) bool { return !fstree.Match(d.Prune, p) }
 	for i, p := range b.pkgs {
-		if err := unpack.AddToTree(b.tree, b.roots[i], p.Name, keep); err != nil {
+		if err := b.roots[i].AddTo(b.tree, p.Name, keep); err != nil {
 			return fmt.Errorf("add package %s: %w", p.Name, err)
 		}
 	}
