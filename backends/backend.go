@@ -14,6 +14,10 @@ import (
 type Package struct {
 	Name, Version, Arch string
 	Path                string // downloaded archive on disk
+	// SHA256 is the archive's hash (hex) from the repository's signed
+	// index, which the backend verified; "" when the backend has none.
+	SHA256 string
+
 	// Repository and Suite say where the package manager found this
 	// version, e.g. "http://deb.debian.org/debian-security" and
 	// "bookworm-security" ("" when it could not tell).

@@ -50,6 +50,8 @@ type Config struct {
 	Modules         Modules  `toml:"modules"`
 	// Unpack limits what one package may unpack to.
 	Unpack UnpackLimits `toml:"unpack,omitempty"`
+	// Cache configures the package cache.
+	Cache Cache `toml:"cache"`
 
 	Distributions map[string]Distribution `toml:"distributions"`
 }
@@ -113,6 +115,13 @@ func (s Size) MarshalText() ([]byte, error) {
 	return fmt.Appendf(nil, "%d", int64(s)), nil
 }
 
+// Cache configures the package cache.
+type Cache struct {
+	// MaxSize caps the unpacked package trees ("4GiB"; "0" for no cap): a
+	// build removes the least recently used beyond it.
+	MaxSize Size `toml:"max_size"`
+}
+
 // Distribution holds what pkginitrd knows about one distribution.
 type Distribution struct {
 	Backend string `toml:"backend"`
@@ -136,8 +145,8 @@ type Distribution struct {
 // build's mirror and release (apt); dnf expands $releasever and $basearch
 // itself.
 type Repository struct {
-	URL        string   `toml:"url,omitempty"`      // base URL (apt's URIs, dnf's baseurl)
-	Metalink   string   `toml:"metalink,omitempty"` // dnf: instead of URL
+	URL        string   `toml:"url,omitempty"`        // base URL (apt's URIs, dnf's baseurl)
+	Metalink   string   `toml:"metalink,omitempty"`   // dnf: instead of URL
 	Suites     []string `toml:"suites,omitempty"`     // apt
 	Components []string `toml:"components,omitempty"` // apt
 	Keyring    string   `toml:"keyring,omitempty"`    // the distribution's keyring if empty

@@ -19,6 +19,7 @@ import (
 
 	"github.com/pkginitrd/pkginitrd/backends"
 	"github.com/pkginitrd/pkginitrd/backends/apt"
+	"github.com/pkginitrd/pkginitrd/backends/cache"
 	"github.com/pkginitrd/pkginitrd/backends/dnf"
 	"github.com/pkginitrd/pkginitrd/backends/unpack"
 	confd "github.com/pkginitrd/pkginitrd/conf.d"
@@ -239,7 +240,7 @@ type build struct {
 	plan   *resolver.Plan
 	kern   kernel
 	pkgs   []backends.Package
-	roots  []string // unpacked tree of each package in pkgs
+	roots  []*unpack.Tree // unpacked tree of each package in pkgs
 	tree   *fstree.Tree
 	modSet *modules.Set
 	result *Result
@@ -279,6 +280,17 @@ func newBuild(opts Options) (*build, error) {
 
 func (b *build) run(ctx context.Context, steps []step) error {
 	b.start = time.Now()
+	// The cache's shared lock, held until the image is written, keeps
+	// cleaning away from the trees this build reads.
+	c, err := cache.Open(ctx, b.opts.CacheDir, cache.Options{MaxSize: int64(b.opts.Config.Cache.MaxSize), Logger: b.log})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := c.Close(); err != nil {
+			b.log.Warn("cleaning the cache failed", "err", err)
+		}
+	}()
 	for _, s := range steps {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -385,8 +397,16 @@ func (b *build) fetch(ctx context.Context) error {
 }
 
 func (b *build) unpack(ctx context.Context) error {
-	roots, err := unpack.CachedAll(ctx, b.opts.CacheDir, b.pkgs, unpackLimits(b.opts.Config.Unpack), 0)
-	b.roots = roots
+	c := unpack.Cache{Dir: b.opts.CacheDir, Logger: b.log, Limits: unpackLimits(b.opts.Config.Unpack)}
+	trees, err := c.Trees(ctx, b.pkgs, 0)
+	if errors.Is(err, unpack.ErrChecksum) {
+		// The unpacker removed the damaged archives: fetch them again, once.
+		b.log.Warn("cached archives are damaged; fetching them again", "err", err)
+		if err = b.fetch(ctx); err == nil {
+			trees, err = c.Trees(ctx, b.pkgs, 0)
+		}
+	}
+	b.roots = trees
 	return err
 }
 
@@ -403,7 +423,7 @@ func (b *build) layTree(context.Context) error {
 	}
 	keep := func(p string) bool { return !fstree.Match(d.Prune, p) }
 	for i, p := range b.pkgs {
-		if err := unpack.AddToTree(b.tree, b.roots[i], p.Name, keep); err != nil {
+		if err := b.roots[i].AddTo(b.tree, p.Name, keep); err != nil {
 			return fmt.Errorf("add package %s: %w", p.Name, err)
 		}
 	}

@@ -3,6 +3,8 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -240,5 +242,79 @@ func TestRelativeTarget(t *testing.T) {
 		if got := relativeTarget(tc.link, tc.target); got != tc.want {
 			t.Errorf("relativeTarget(%q, %q) = %q, want %q", tc.link, tc.target, got, tc.want)
 		}
+	}
+}
+
+// copyBackend fetches like apt: it copies each package's archive into the
+// cache unless a copy is there, which it trusts by name (apt's warm check
+// trusts size and mtime), and reports the archive's SHA256.
+type copyBackend struct {
+	pkgs    []backends.Package
+	fetches *int
+}
+
+func (b copyBackend) Name() string { return "test" }
+func (b copyBackend) Fetch(ctx context.Context, req backends.Request) ([]backends.Package, error) {
+	*b.fetches++
+	var out []backends.Package
+	for _, p := range b.pkgs {
+		data, err := os.ReadFile(p.Path)
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(data)
+		dst := filepath.Join(req.CacheDir, "archives", filepath.Base(p.Path))
+		if _, err := os.Stat(dst); err != nil {
+			if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+				return nil, err
+			}
+			if err := os.WriteFile(dst, data, 0o600); err != nil {
+				return nil, err
+			}
+		}
+		p.Path, p.SHA256 = dst, hex.EncodeToString(sum[:])
+		out = append(out, p)
+	}
+	return backends.Filter(out, req.Exclude), nil
+}
+
+// TestRunCorruptArchive: an archive in the cache corrupted with its size
+// and mtime unchanged made every later build fail with a decompressor
+// error (issue 10). Now it is detected, fetched again, and the build works.
+func TestRunCorruptArchive(t *testing.T) {
+	opts := testOptions(t)
+	fetches := 0
+	opts.Backend = copyBackend{pkgs: opts.Backend.(debBackend).pkgs, fetches: &fetches}
+	if _, err := Run(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	deb := filepath.Join(opts.CacheDir, "archives", filepath.Base(testdeb.Deb(t, "libc6")))
+	fi, err := os.Stat(deb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(deb, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("corrupt!"), fi.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.Chtimes(deb, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	// Without unpacked trees the archive must be read.
+	if err := os.RemoveAll(filepath.Join(opts.CacheDir, "trees")); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	fetches = 0
+	if _, err := Run(context.Background(), opts); err != nil {
+		t.Fatalf("Run with a corrupt cached archive = %v, want it fetched again", err)
+	}
+	if fetches != 2 || !strings.Contains(logs.String(), "damaged") || !strings.Contains(logs.String(), deb) {
+		t.Errorf("Run with a corrupt cached archive: %d fetches, log %q; want 2 and a warning naming %s", fetches, logs.String(), deb)
 	}
 }

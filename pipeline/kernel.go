@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -87,24 +88,26 @@ func installedKernels(root string) ([]string, error) {
 }
 
 func kernelFromPackage(ctx context.Context, src kernelSource, fetch fetchFunc, log *slog.Logger) (kernel, error) {
-	log.Info("fetching kernel package", "package", src.Package)
-	pkgs, err := fetch(ctx, src.Package)
+	images, err := kernelImages(ctx, src.Package, fetch, log)
 	if err != nil {
-		return kernel{}, fmt.Errorf("kernel package %s: %w", src.Package, err)
+		return kernel{}, err
 	}
-	var images []backends.Package
-	for _, p := range pkgs {
-		if strings.HasPrefix(p.Name, "linux-image-") {
-			images = append(images, p)
+	c := unpack.Cache{Dir: src.CacheDir, Logger: log, Limits: src.Limits}
+	trees, err := c.Trees(ctx, images, 0)
+	if errors.Is(err, unpack.ErrChecksum) {
+		// The unpacker removed the damaged archives: fetch them again, once.
+		log.Warn("cached archives are damaged; fetching them again", "err", err)
+		if images, err = kernelImages(ctx, src.Package, fetch, log); err == nil {
+			trees, err = c.Trees(ctx, images, 0)
 		}
 	}
-	roots, err := unpack.CachedAll(ctx, src.CacheDir, images, src.Limits, 0)
 	if err != nil {
 		return kernel{}, err
 	}
 	byVersion := map[string]kernel{}
 	var versions []string
-	for _, root := range roots {
+	for _, tr := range trees {
+		root := tr.Dir
 		for _, md := range []string{"lib/modules", "usr/lib/modules"} {
 			vs, _ := installedKernels(filepath.Join(root, md))
 			for _, v := range vs {
@@ -136,6 +139,23 @@ func kernelFromPackage(ctx context.Context, src kernelSource, fetch fetchFunc, l
 		k.ModulesDir = src.ModulesDir
 	}
 	return k, nil
+}
+
+// kernelImages fetches the kernel package pkg and returns its linux-image
+// packages.
+func kernelImages(ctx context.Context, pkg string, fetch fetchFunc, log *slog.Logger) ([]backends.Package, error) {
+	log.Info("fetching kernel package", "package", pkg)
+	pkgs, err := fetch(ctx, pkg)
+	if err != nil {
+		return nil, fmt.Errorf("kernel package %s: %w", pkg, err)
+	}
+	var images []backends.Package
+	for _, p := range pkgs {
+		if strings.HasPrefix(p.Name, "linux-image-") {
+			images = append(images, p)
+		}
+	}
+	return images, nil
 }
 
 // kernelVersionLess orders kernel release strings the way people read them:

@@ -114,11 +114,11 @@ func testFetchResolves(t *testing.T, r repos) {
 		t.Errorf("Fetch =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	// The static busybox unpacks and runs.
-	dir, err := unpack.Cached(context.Background(), t.TempDir(), pkgs[1], unpack.Limits{})
+	tr, err := unpack.Cache{Dir: t.TempDir()}.Tree(context.Background(), pkgs[1])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(filepath.Join(dir, "usr/sbin/busybox"), "echo", "ok").CombinedOutput(); err != nil || string(out) != "ok\n" {
+	if out, err := exec.Command(filepath.Join(tr.Dir, "usr/sbin/busybox"), "echo", "ok").CombinedOutput(); err != nil || string(out) != "ok\n" {
 		t.Errorf("unpacked busybox echo ok = %q, %v", out, err)
 	}
 }
@@ -141,12 +141,12 @@ func testFetchHardLink(t *testing.T, r repos) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, err := unpack.Cached(context.Background(), t.TempDir(), pkgs[0], unpack.Limits{})
+	tr, err := unpack.Cache{Dir: t.TempDir()}.Tree(context.Background(), pkgs[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err1 := os.Stat(filepath.Join(dir, "usr/bin/hl"))
-	b, err2 := os.Stat(filepath.Join(dir, "usr/bin/hl-too"))
+	a, err1 := os.Stat(filepath.Join(tr.Dir, "usr/bin/hl"))
+	b, err2 := os.Stat(filepath.Join(tr.Dir, "usr/bin/hl-too"))
 	if err1 != nil || err2 != nil || !os.SameFile(a, b) {
 		t.Errorf("usr/bin/hl and hl-too are not one file: %v %v", err1, err2)
 	}
@@ -170,13 +170,13 @@ func testFileConflict(t *testing.T, r repos) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	roots, err := unpack.CachedAll(context.Background(), cache, pkgs, unpack.Limits{}, 0)
+	trees, err := unpack.Cache{Dir: cache}.Trees(context.Background(), pkgs, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tree := fstree.New()
 	for i, p := range pkgs {
-		if err = unpack.AddToTree(tree, roots[i], p.Name, nil); err != nil {
+		if err = trees[i].AddTo(tree, p.Name, nil); err != nil {
 			break
 		}
 	}

@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/pkginitrd/pkginitrd/internal/fstree"
 )
@@ -36,54 +34,50 @@ func Canonical(p string) string {
 	return p
 }
 
-// AddToTree adds the unpacked package tree at root to t with the merged-/usr
-// layout (see Canonical), each entry marked with origin. Hard links inside
-// the package become fstree.Hardlink entries. keep (nil keeps everything)
+// AddToTree adds the directory root, as it is on disk, to t: see
+// (*Tree).AddTo.
+func AddToTree(t *fstree.Tree, root, origin string, keep func(imagePath string) bool) error {
+	tr, err := Scan(root)
+	if err != nil {
+		return fmt.Errorf("add %s to image: %w", origin, err)
+	}
+	return tr.AddTo(t, origin, keep)
+}
+
+// AddTo adds the tree to t with the merged-/usr layout (see Canonical),
+// each entry marked with origin and with the mode its list records (a
+// cached tree's setuid bits live only there). Hard links inside the
+// package become fstree.Hardlink entries. keep (nil keeps everything)
 // receives each canonical image path and drops the entry when it returns
 // false. A path shipped by two packages is fine when both are directories,
 // identical symlinks, or regular files with the same bytes; anything else
 // is a *fstree.ConflictError naming both packages.
-func AddToTree(t *fstree.Tree, root, origin string, keep func(imagePath string) bool) error {
-	a := &adder{t: t, origin: origin, keep: keep, inodes: map[inode]string{}}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+func (tr *Tree) AddTo(t *fstree.Tree, origin string, keep func(imagePath string) bool) error {
+	a := &adder{t: t, origin: origin, keep: keep, links: map[string]string{}}
+	for i := range tr.recs {
+		r := &tr.recs[i]
+		if err := a.add(filepath.Join(tr.Dir, filepath.FromSlash(r.Path)), r); err != nil {
+			return fmt.Errorf("add %s to image: %w", origin, err)
 		}
-		if p == root {
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		return a.add(p, filepath.ToSlash(p[len(root)+1:]), info)
-	})
-	if err != nil {
-		return fmt.Errorf("add %s to image: %w", origin, err)
 	}
 	return nil
 }
-
-type inode struct{ dev, ino uint64 }
 
 type adder struct {
 	t      *fstree.Tree
 	origin string
 	keep   func(string) bool
-	inodes map[inode]string // first kept image path of each multiply-linked file
+	links  map[string]string // record.Link → first kept image path of that multiply-linked file
 }
 
-func (a *adder) add(src, rel string, info fs.FileInfo) error {
-	if !strings.Contains(rel, "/") && usrAlias(rel) && info.Mode()&fs.ModeSymlink != 0 {
+func (a *adder) add(src string, r *record) error {
+	rel := r.Path
+	if !strings.Contains(rel, "/") && usrAlias(rel) && r.Mode&fs.ModeSymlink != 0 {
 		// The package ships the merged-/usr symlink itself ("bin -> usr/bin",
 		// as in trixie's base-files). The image has it already; any other
 		// target cannot be represented.
-		target, err := os.Readlink(src)
-		if err != nil {
-			return err
-		}
-		if fstree.Clean(target) != "usr/"+rel {
-			return fmt.Errorf("/%s is a symlink to %s, not usr/%s: not a merged-/usr layout", rel, target, rel)
+		if fstree.Clean(r.Target) != "usr/"+rel {
+			return fmt.Errorf("/%s is a symlink to %s, not usr/%s: not a merged-/usr layout", rel, r.Target, rel)
 		}
 		return nil
 	}
@@ -91,17 +85,22 @@ func (a *adder) add(src, rel string, info fs.FileInfo) error {
 	if a.keep != nil && !a.keep(dest) {
 		return nil
 	}
-	e, err := fstree.EntryFromHost(src, dest, info)
-	if err != nil {
-		return err
+	e := fstree.Entry{Path: dest, Mode: r.Mode & (fs.ModePerm | specialBits), Origin: a.origin}
+	switch m := r.Mode; {
+	case m.IsDir():
+		e.Kind = fstree.Dir
+	case m.IsRegular():
+		e.Kind, e.Source, e.Size = fstree.File, src, r.Size
+	case m&fs.ModeSymlink != 0:
+		e.Kind, e.Target = fstree.Symlink, r.Target
+	default:
+		return fmt.Errorf("%s: unsupported file type %s", src, m.Type())
 	}
-	e.Origin = a.origin
-	if st, ok := info.Sys().(*syscall.Stat_t); ok && e.Kind == fstree.File && st.Nlink > 1 {
-		id := inode{uint64(st.Dev), st.Ino}
-		if first, ok := a.inodes[id]; ok {
+	if e.Kind == fstree.File && r.Link != "" {
+		if first, ok := a.links[r.Link]; ok {
 			e.Kind, e.Target, e.Source, e.Size = fstree.Hardlink, first, "", 0
 		} else {
-			a.inodes[id] = e.Path
+			a.links[r.Link] = e.Path
 		}
 	}
 	old := a.t.Get(e.Path)

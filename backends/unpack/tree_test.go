@@ -34,15 +34,15 @@ func TestCanonical(t *testing.T) {
 }
 
 func TestAddToTreeMergedUsr(t *testing.T) {
-	cache := t.TempDir()
+	cacheDir := t.TempDir()
 	tree := fstree.New()
 	for _, name := range []string{"libc6", "busybox", "e2fsprogs"} {
-		root, err := Cached(context.Background(), cache, backends.Package{Name: name, Path: testdeb.Deb(t, name)}, Limits{})
+		root, err := Cache{Dir: cacheDir}.Tree(context.Background(), backends.Package{Name: name, Path: testdeb.Deb(t, name)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		keep := func(p string) bool { return !fstree.Match([]string{"usr/share/doc/**", "usr/share/man/**"}, p) }
-		if err := AddToTree(tree, root, name, keep); err != nil {
+		if err := root.AddTo(tree, name, keep); err != nil {
 			t.Fatalf("AddToTree(%s) = %v", name, err)
 		}
 	}
@@ -152,7 +152,7 @@ func TestAddToTreeHardlinksAndKeep(t *testing.T) {
 	tree := buildTree(t)
 	deb := filepath.Join(t.TempDir(), "test_1.0_all.deb")
 	run(t, "", "dpkg-deb", "--root-owner-group", "-Zgzip", "--build", tree, deb)
-	root, err := Cached(context.Background(), tempDir(t), backends.Package{Name: "test", Path: deb}, Limits{})
+	root, err := Cache{Dir: tempDir(t)}.Tree(context.Background(), backends.Package{Name: "test", Path: deb})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func TestAddToTreeHardlinksAndKeep(t *testing.T) {
 	}
 	for _, tt := range tests {
 		tr := fstree.New()
-		if err := AddToTree(tr, root, "test", tt.keep); err != nil {
+		if err := root.AddTo(tr, "test", tt.keep); err != nil {
 			t.Fatalf("AddToTree(%s) = %v", tt.name, err)
 		}
 		e := tr.Get(tt.path)
@@ -187,7 +187,7 @@ func TestAddToTreeHardlinksAndKeep(t *testing.T) {
 		}
 	}
 	tr := fstree.New()
-	if err := AddToTree(tr, root, "test", nil); err != nil {
+	if err := root.AddTo(tr, "test", nil); err != nil {
 		t.Fatal(err)
 	}
 	if e := tr.Get("usr/bin/suid"); e == nil || e.Mode != 0o755|os.ModeSetuid {
@@ -212,7 +212,7 @@ func TestAddToTreeUsrSymlinks(t *testing.T) {
 }
 
 func BenchmarkAddToTree(b *testing.B) {
-	root, err := Cached(context.Background(), b.TempDir(), backends.Package{Name: "libc6", Path: testdeb.Deb(b, "libc6")}, Limits{})
+	root, err := Cache{Dir: b.TempDir()}.Tree(context.Background(), backends.Package{Name: "libc6", Path: testdeb.Deb(b, "libc6")})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -222,7 +222,7 @@ func BenchmarkAddToTree(b *testing.B) {
 	}
 	keep := func(p string) bool { return !m.Match(p) }
 	for b.Loop() {
-		if err := AddToTree(fstree.New(), root, "libc6", keep); err != nil {
+		if err := root.AddTo(fstree.New(), "libc6", keep); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -43,6 +42,7 @@ func commands() []command {
 		{"modules", "list the kernel modules an image would carry and why", runModules},
 		{"inspect", "list or extract the segments and files of an initramfs image", runInspect},
 		{"config", "print the merged configuration and the files it came from", runConfig},
+		{"cache", "clean the package cache", runCache},
 		{"boot", "boot an image in qemu on this terminal", runBoot},
 		{"kernel-install", "kernel-install(8) plugin: stage the initrd for a new kernel", runKernelInstall},
 		{"kernel-hook", "Debian /etc/kernel/postinst.d and postrm.d hook", runKernelHook},
@@ -154,20 +154,6 @@ func dropTime(groups []string, a slog.Attr) slog.Attr {
 		return slog.Attr{}
 	}
 	return a
-}
-
-// defaultCacheDir is /var/cache/pkginitrd for root, else the user cache dir.
-func defaultCacheDir(getenv func(string) string) string {
-	if os.Geteuid() == 0 {
-		return "/var/cache/pkginitrd"
-	}
-	if x := getenv("XDG_CACHE_HOME"); x != "" {
-		return filepath.Join(x, "pkginitrd")
-	}
-	if h := getenv("HOME"); h != "" {
-		return filepath.Join(h, ".cache", "pkginitrd")
-	}
-	return filepath.Join(os.TempDir(), "pkginitrd-cache")
 }
 
 // Version returns the module version or VCS revision the binary was built from.

@@ -216,3 +216,42 @@ func TestModulesExplains(t *testing.T) {
 		t.Errorf("modules with no /proc/modules = %d %q, want an error suggesting --generic", code, stderr)
 	}
 }
+
+func TestCacheClean(t *testing.T) {
+	_, out, _ := runCLI(t, "cache", "clean", "--help")
+	for _, s := range []string{"Usage: pkginitrd cache clean", "-older-than", "-cache-dir", "max_size", "waits"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("cache clean --help lacks %q:\n%s", s, out)
+		}
+	}
+	if code, _, _ := runCLI(t, "cache"); code != 2 {
+		t.Errorf("pkginitrd cache exit = %d, want 2 (no subcommand)", code)
+	}
+
+	dir := filepath.Join(t.TempDir(), "cache")
+	for _, p := range []string{"trees/abc/tree/x", "apt/s/archives/x.deb"} {
+		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, p), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, out, errs := runCLI(t, "cache", "clean", "--cache-dir", dir, "--older-than", "1h"); code != 0 || !strings.Contains(out, "removed 0 package trees") {
+		t.Errorf("cache clean --older-than 1h = %d %q %q, want nothing removed", code, out, errs)
+	}
+	if code, out, errs := runCLI(t, "cache", "clean", "--cache-dir", dir); code != 0 || !strings.Contains(out, "removed 2 items") {
+		t.Errorf("cache clean = %d %q %q, want 2 items removed", code, out, errs)
+	}
+	// A cache directory others can write is refused, by name.
+	shared := filepath.Join(t.TempDir(), "shared")
+	if err := os.Mkdir(shared, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(shared, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := runCLI(t, "cache", "clean", "--cache-dir", shared); code != 1 || !strings.Contains(errs, shared) || !strings.Contains(errs, "writable by group or others") {
+		t.Errorf("cache clean of a world-writable directory = %d %q, want exit 1 naming it", code, errs)
+	}
+}

@@ -4,10 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/pkginitrd/pkginitrd/backends/cache"
 	confd "github.com/pkginitrd/pkginitrd/conf.d"
 	kernelinstall "github.com/pkginitrd/pkginitrd/kernel-install"
 	"github.com/pkginitrd/pkginitrd/pipeline"
@@ -58,7 +58,7 @@ func (h *hookFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&h.generic, "generic", false, "generic image: the documented module set, no host detection")
 	fs.StringVar(&h.root, "root", "", "build for the system installed at DIR: configuration and modules below DIR; implies --generic")
 	fs.StringVar(&h.sysroot, "sysroot", "", "read host-only detection from DIR/proc and DIR/sys (a recorded system)")
-	fs.StringVar(&h.cacheDir, "cache-dir", "", "package cache (default /var/cache/pkginitrd as root, else ~/.cache/pkginitrd)")
+	fs.StringVar(&h.cacheDir, "cache-dir", "", "package cache (default /var/cache/pkginitrd as root, else $XDG_CACHE_HOME/pkginitrd or ~/.cache/pkginitrd; must be yours, mode 0700)")
 	fs.BoolVar(&h.offline, "offline", false, "never use the network: build from the cache only")
 	fs.BoolVar(&h.verbose, "verbose", false, "log every step")
 	fs.Var(&h.configs, "config", "extra TOML configuration file, read last (repeatable)")
@@ -111,10 +111,9 @@ func execute(ctx context.Context, env Env, h hookFlags, p kernelinstall.Plan, ve
 		opts.ProcDir, opts.SysDir = filepath.Join(h.sysroot, "proc"), filepath.Join(h.sysroot, "sys")
 	}
 	if opts.CacheDir == "" {
-		opts.CacheDir = defaultCacheDir(env.Getenv)
-	}
-	if err := os.MkdirAll(opts.CacheDir, 0o755); err != nil {
-		return fmt.Errorf("cache directory: %w", err)
+		if opts.CacheDir, err = cache.Dir(env.Getenv); err != nil {
+			return err
+		}
 	}
 	if opts.Mtime, err = sourceDateEpoch(env.Getenv); err != nil {
 		return err

@@ -2,10 +2,9 @@ package cli
 
 import (
 	"flag"
-	"fmt"
-	"os"
 	"path/filepath"
 
+	"github.com/pkginitrd/pkginitrd/backends/cache"
 	confd "github.com/pkginitrd/pkginitrd/conf.d"
 	"github.com/pkginitrd/pkginitrd/pipeline"
 )
@@ -28,7 +27,7 @@ func (s *selection) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.procDir, "proc", "/proc", "host /proc for host-only module detection (a recorded copy works too)")
 	fs.StringVar(&s.sysDir, "sys", "/sys", "host /sys for host-only detection of the root device chain (a recorded copy works too)")
 	fs.StringVar(&s.sysroot, "sysroot", "", "read host-only detection from DIR/proc and DIR/sys (a recorded system); --proc and --sys override")
-	fs.StringVar(&s.cacheDir, "cache-dir", "", "cache for package metadata, archives and unpacked trees (default /var/cache/pkginitrd as root, else ~/.cache/pkginitrd)")
+	fs.StringVar(&s.cacheDir, "cache-dir", "", "cache for package metadata, archives and unpacked trees (default /var/cache/pkginitrd as root, else $XDG_CACHE_HOME/pkginitrd or ~/.cache/pkginitrd; must be yours, mode 0700)")
 	fs.Var(&s.configs, "config", "extra TOML configuration file, read last (repeatable)")
 }
 
@@ -55,10 +54,11 @@ func (s *selection) options(env Env, fs *flag.FlagSet) (pipeline.Options, error)
 	opts := pipeline.Options{Config: cfg, KernelVersion: s.kver, ModulesDir: s.modDir, KernelPackage: s.kpkg,
 		Generic: generic, ProcDir: proc, SysDir: sys, CacheDir: s.cacheDir}
 	if opts.CacheDir == "" {
-		opts.CacheDir = defaultCacheDir(env.Getenv)
-	}
-	if err := os.MkdirAll(opts.CacheDir, 0o755); err != nil {
-		return pipeline.Options{}, fmt.Errorf("--cache-dir: %w", err)
+		dir, err := cache.Dir(env.Getenv)
+		if err != nil {
+			return pipeline.Options{}, err
+		}
+		opts.CacheDir = dir
 	}
 	return opts, nil
 }
