@@ -67,6 +67,15 @@ type Distribution struct {
 	Shell           []string           `toml:"shell"`
 	Fsck            map[string]string  `toml:"fsck"`
 	Features        map[string]Feature `toml:"features,omitempty"`
+	// Repositories are the pacman repositories (see 30-arch.toml).
+	Repositories []Repository `toml:"repositories,omitempty"`
+}
+
+// Repository is one package repository of a distribution.
+type Repository struct {
+	Name    string `toml:"name"`
+	URL     string `toml:"url"` // may contain $repo and $arch (pacman)
+	Keyring string `toml:"keyring,omitempty"`
 }
 
 // Feature lists what an optional stage0 feature needs from a distribution.

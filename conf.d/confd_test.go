@@ -130,3 +130,23 @@ func TestUnknownDistribution(t *testing.T) {
 		t.Errorf("Distro() = %v, want error listing known distributions", err)
 	}
 }
+
+func TestLoadShippedArch(t *testing.T) {
+	c, _, err := Load(Sources{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Distribution = "arch"
+	d, err := c.Distro()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Backend != "pacman" || len(d.Repositories) != 2 || d.Repositories[0].Name != "core" || d.Fsck["ext4"] != "/usr/bin/fsck.ext4" {
+		t.Errorf("shipped arch config incomplete: %+v", d)
+	}
+	for _, f := range []string{"luks", "lvm"} {
+		if len(d.Features[f].Packages) == 0 {
+			t.Errorf("arch defines no packages for feature %s", f)
+		}
+	}
+}
