@@ -14,6 +14,7 @@ import (
 type Package struct {
 	Name, Version, Arch string
 	Path                string // downloaded archive on disk
+	Repository          string // repository it came from, as the package manager names it ("" if unknown)
 }
 
 // Request says what to install and from where.

@@ -5,6 +5,7 @@
 package testarch
 
 import (
+	"debug/elf"
 	"fmt"
 	"io/fs"
 	"os"
@@ -211,4 +212,98 @@ func must(t testing.TB, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// lvmDebs are the Debian 12 packages holding lvm and the libraries it loads.
+func lvmDebs() []string {
+	return []string{"lvm2", "libaio1", "libblkid1", "libc6", "libdevmapper-event1.02.1", "libdevmapper1.02.1", "libedit2",
+		"libselinux1", "libsystemd0", "libudev1", "libpcre2-8-0", "libcap2", "libgcrypt20", "libgpg-error0", "liblz4-1",
+		"liblzma5", "libzstd1", "libbsd0", "libmd0", "libtinfo6"}
+}
+
+// Fixture is a signed local repository of real programs laid out the Arch
+// way (/usr/bin, /usr/lib), made from Debian's packages: busybox (static),
+// lvm2 → device-mapper (through the virtual "libdevmapper.so" and a
+// versioned "device-mapper>=2.03") → glibc, and lvm2-libs with lvm's other
+// libraries.
+type Fixture struct {
+	Dir  string // serve as file://Dir; the database is Dir/core.db
+	Name string // "core"
+	Key  Key
+}
+
+// NewFixture builds the fixture repository under dir. debs returns the
+// path of a Debian package (testdeb.Deb).
+func NewFixture(t testing.TB, dir string, debs func(testing.TB, string) string) Fixture {
+	t.Helper()
+	dpkgDeb := testenv.NeedTool(t, "dpkg-deb", "dpkg")
+	deb := filepath.Join(dir, "debian")
+	for _, name := range append(lvmDebs(), "busybox-static") {
+		if out, err := exec.Command(dpkgDeb, "-x", debs(t, name), deb).CombinedOutput(); err != nil {
+			t.Fatalf("dpkg-deb -x %s: %v\n%s", name, err, out)
+		}
+	}
+	libs := libClosure(t, deb, filepath.Join(deb, "sbin/lvm"))
+	glibc := map[string]string{"usr/lib/ld-linux-x86-64.so.2": filepath.Join(deb, "lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")}
+	dm, other := map[string]string{}, map[string]string{}
+	for soname, src := range libs {
+		switch {
+		case strings.HasPrefix(soname, "libc.so") || strings.HasPrefix(soname, "libm.so"):
+			glibc["usr/lib/"+soname] = src
+		case strings.HasPrefix(soname, "libdevmapper"):
+			dm["usr/lib/"+soname] = src
+		default:
+			other["usr/lib/"+soname] = src
+		}
+	}
+	out := filepath.Join(dir, "pkgs")
+	pkgs := []string{
+		Build(t, out, Pkg{Name: "glibc", Version: "2.36-1", Files: glibc}),
+		Build(t, out, Pkg{Name: "device-mapper", Version: "2.03.16-1", Depends: []string{"glibc"}, Provides: []string{"libdevmapper.so=1.02-64"}, Files: dm}),
+		Build(t, out, Pkg{Name: "lvm2-libs", Version: "2.03.16-1", Depends: []string{"glibc"}, Files: other}),
+		Build(t, out, Pkg{Name: "lvm2", Version: "2.03.16-1", Depends: []string{"glibc", "libdevmapper.so", "device-mapper>=2.03", "lvm2-libs"},
+			Files: map[string]string{"usr/bin/lvm": filepath.Join(deb, "sbin/lvm")}}),
+		Build(t, out, Pkg{Name: "busybox", Version: "1.35.0-1", Files: map[string]string{"usr/bin/busybox": filepath.Join(deb, "bin/busybox")}}),
+	}
+	f := Fixture{Dir: filepath.Join(dir, "repo"), Name: "core", Key: NewKey(t, dir, "fixture")}
+	Repo(t, f.Dir, f.Name, f.Key, pkgs...)
+	return f
+}
+
+// libClosure returns the shared libraries prog loads, transitively, by
+// soname, each resolved to its file in the unpacked Debian tree root.
+func libClosure(t testing.TB, root, prog string) map[string]string {
+	t.Helper()
+	found := map[string]string{}
+	queue := []string{prog}
+	for len(queue) > 0 {
+		f, err := elf.Open(queue[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		needed, err := f.ImportedLibraries()
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		queue = queue[1:]
+		for _, n := range needed {
+			if _, ok := found[n]; ok {
+				continue
+			}
+			p := ""
+			for _, d := range []string{"lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu"} {
+				if real, err := filepath.EvalSymlinks(filepath.Join(root, d, n)); err == nil {
+					p = real
+					break
+				}
+			}
+			if p == "" {
+				t.Fatalf("testarch: %s (needed by %s) is in none of the Debian packages %v", n, queue, lvmDebs())
+			}
+			found[n] = p
+			queue = append(queue, p)
+		}
+	}
+	return found
 }
