@@ -14,6 +14,7 @@ import (
 
 	"github.com/pkginitrd/pkginitrd/backends"
 	"github.com/pkginitrd/pkginitrd/backends/apt"
+	"github.com/pkginitrd/pkginitrd/backends/pacman"
 	"github.com/pkginitrd/pkginitrd/backends/unpack"
 	confd "github.com/pkginitrd/pkginitrd/conf.d"
 	"github.com/pkginitrd/pkginitrd/image"
@@ -280,6 +281,11 @@ func (b *build) layTree(context.Context) error {
 			return fmt.Errorf("add package %s: %w", p.Name, err)
 		}
 	}
+	if d.Backend == "pacman" {
+		if err := fixupsArch(b.tree); err != nil {
+			return err
+		}
+	}
 	return fixups(b.tree, d)
 }
 
@@ -373,8 +379,13 @@ func newBackend(d confd.Distribution, log *slog.Logger) (backends.Backend, error
 	switch d.Backend {
 	case "apt":
 		return apt.New(apt.Options{Logger: log, Keyring: d.Keyring}), nil
+	case "pacman":
+		// The host's pacman.conf is used only when it declares repositories
+		// (an Arch host); pacman verifies what it takes from the host's cache.
+		return pacman.New(pacman.Options{Logger: log, Repositories: d.Repositories,
+			HostConfig: "/etc/pacman.conf", HostCaches: []string{"/var/cache/pacman/pkg"}}), nil
 	}
-	return nil, fmt.Errorf("backend %q is not supported (supported: apt)", d.Backend)
+	return nil, fmt.Errorf("backend %q is not supported (supported: apt, pacman)", d.Backend)
 }
 
 // presentFsck keeps the checkers that the packages actually put in the image.

@@ -38,6 +38,9 @@ type ManifestPackage struct {
 	Name    string `json:"name"`
 	Version string `json:"version"`
 	Arch    string `json:"arch"`
+	// Repository and Backend say where the package came from.
+	Repository string `json:"repository,omitempty"`
+	Backend    string `json:"backend,omitempty"`
 }
 
 // ManifestModule is one kernel module copied into the image.
@@ -61,7 +64,7 @@ func (b *build) manifest() *Manifest {
 		Timings:       map[string]int64{"total": time.Since(b.start).Milliseconds()},
 	}
 	for _, p := range b.pkgs {
-		m.Packages = append(m.Packages, ManifestPackage{Name: p.Name, Version: p.Version, Arch: p.Arch})
+		m.Packages = append(m.Packages, ManifestPackage{Name: p.Name, Version: p.Version, Arch: p.Arch, Repository: p.Repository, Backend: b.plan.Distribution.Backend})
 	}
 	for _, mod := range set.Modules {
 		m.Modules = append(m.Modules, ManifestModule{Name: mod.Name, Size: mod.Size, Reasons: mod.Reasons})
