@@ -264,7 +264,24 @@ func (c *Config) Distro() (Distribution, error) {
 	if c.Mirror != "" {
 		d.Mirror = c.Mirror
 	}
+	d.Repositories = latestRepositories(d.Repositories)
 	return d, nil
+}
+
+// latestRepositories keeps one repository per name: a later file naming a
+// repository again replaces the earlier definition, in its place (lists
+// append, and the order of repositories matters to pacman).
+func latestRepositories(repos []Repository) []Repository {
+	var out []Repository
+	for _, r := range repos {
+		i := slices.IndexFunc(out, func(o Repository) bool { return o.Name == r.Name })
+		if i < 0 {
+			out = append(out, r)
+		} else {
+			out[i] = r
+		}
+	}
+	return out
 }
 
 // Marshal renders the configuration as TOML (for `pkginitrd config`).

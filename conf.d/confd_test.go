@@ -150,3 +150,28 @@ func TestLoadShippedArch(t *testing.T) {
 		}
 	}
 }
+
+func TestRepositoryRedefined(t *testing.T) {
+	work := t.TempDir()
+	conf := "[distributions.arch]\nrepositories = [{ name = \"extra\", url = \"file:///srv/extra\", keyring = \"/k.asc\" }, { name = \"local\", url = \"file:///srv/local\", keyring = \"/k.asc\" }]\n"
+	if err := os.WriteFile(filepath.Join(work, "pkginitrd.toml"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := Load(Sources{WorkDir: work})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Distribution = "arch"
+	d, err := c.Distro()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range d.Repositories {
+		got = append(got, r.Name+" "+r.URL)
+	}
+	want := "core https://geo.mirror.pkgbuild.com/$repo/os/$arch|extra file:///srv/extra|local file:///srv/local"
+	if strings.Join(got, "|") != want {
+		t.Errorf("repositories = %s, want %s", strings.Join(got, "|"), want)
+	}
+}

@@ -16,7 +16,8 @@ apt-get update -q
 apt-get install -y -q --no-install-recommends \
   qemu-system-x86 cpio gdisk fdisk mount e2fsprogs xfsprogs btrfs-progs dosfstools \
   squashfs-tools xorriso mtools zstd xz-utils lz4 bzip2 binutils kmod cryptsetup-bin lvm2 dpkg-dev \
-  debian-archive-keyring ca-certificates dracut-core bc isolinux syslinux-common systemd
+  debian-archive-keyring ca-certificates dracut-core bc isolinux syslinux-common systemd \
+  pacman-package-manager makepkg archlinux-keyring libarchive-tools gnupg fakeroot
 
 command -v go >/dev/null || { echo "run-all: Go is required (go.mod names the version)" >&2; exit 1; }
 

@@ -37,8 +37,12 @@ func shortDir(t *testing.T) string {
 	return dir
 }
 
-func repoOf(f testarch.Fixture) confd.Repository {
-	return confd.Repository{Name: f.Name, URL: "file://" + f.Dir, Keyring: f.Key.Public}
+func reposOf(f testarch.Fixture) []confd.Repository {
+	var out []confd.Repository
+	for _, n := range f.Names {
+		out = append(out, confd.Repository{Name: n, URL: "file://" + f.Dir, Keyring: f.Key.Public})
+	}
+	return out
 }
 
 // TestFetchRealPacman resolves lvm2 and busybox from a signed local
@@ -48,7 +52,7 @@ func repoOf(f testarch.Fixture) confd.Repository {
 func TestFetchRealPacman(t *testing.T) {
 	needPacman(t)
 	f := testarch.NewFixture(t, t.TempDir(), testdeb.Deb)
-	d := New(Options{Repositories: []confd.Repository{repoOf(f)}})
+	d := New(Options{Repositories: reposOf(f)})
 	req := backends.Request{Packages: []string{"busybox", "lvm2"}, Exclude: []string{"lvm2-libs"}, Arch: "amd64", CacheDir: shortDir(t)}
 	for run := range 2 {
 		pkgs, err := d.Fetch(context.Background(), req)
@@ -62,7 +66,7 @@ func TestFetchRealPacman(t *testing.T) {
 				t.Errorf("run %d: %s: bad archive %q (%v)", run, p.Name, p.Path, err)
 			}
 		}
-		want := "busybox 1.35.0-1 x86_64 core|device-mapper 2.03.16-1 x86_64 core|glibc 2.36-1 x86_64 core|lvm2 2.03.16-1 x86_64 core"
+		want := "busybox 1.35.0-1 x86_64 extra|device-mapper 2.03.16-1 x86_64 core|glibc 2.36-1 x86_64 core|lvm2 2.03.16-1 x86_64 core"
 		if strings.Join(got, "|") != want {
 			t.Errorf("run %d: Fetch =\n%s\nwant\n%s", run, strings.Join(got, "|"), want)
 		}
@@ -76,9 +80,11 @@ func TestFetchRefusesUnknownKey(t *testing.T) {
 	dir := t.TempDir()
 	f := testarch.NewFixture(t, dir, testdeb.Deb)
 	other := testarch.NewKey(t, dir, "stranger")
-	r := repoOf(f)
-	r.Keyring = other.Public
-	d := New(Options{Repositories: []confd.Repository{r}})
+	repos := reposOf(f)
+	for i := range repos {
+		repos[i].Keyring = other.Public
+	}
+	d := New(Options{Repositories: repos})
 	_, err := d.Fetch(context.Background(), backends.Request{Packages: []string{"busybox"}, CacheDir: shortDir(t)})
 	if err == nil || !strings.Contains(err.Error(), "signature") {
 		t.Fatalf("Fetch with an unknown signing key = %v, want pacman's signature error", err)
@@ -104,8 +110,8 @@ func TestFetchSecondRepository(t *testing.T) {
 		repos []confd.Repository
 		want  string
 	}{
-		{"updates first", []confd.Repository{updates, repoOf(f)}, "busybox 1.36.1-1 updates"},
-		{"updates last", []confd.Repository{repoOf(f), updates}, "busybox 1.35.0-1 core"},
+		{"updates first", append([]confd.Repository{updates}, reposOf(f)...), "busybox 1.36.1-1 updates"},
+		{"updates last", append(reposOf(f), updates), "busybox 1.35.0-1 extra"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

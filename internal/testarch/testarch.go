@@ -225,11 +225,11 @@ func lvmDebs() []string {
 // way (/usr/bin, /usr/lib), made from Debian's packages: busybox (static),
 // lvm2 → device-mapper (through the virtual "libdevmapper.so" and a
 // versioned "device-mapper>=2.03") → glibc, and lvm2-libs with lvm's other
-// libraries.
+// libraries; as on Arch, busybox is in "extra" and the rest in "core".
 type Fixture struct {
-	Dir  string // serve as file://Dir; the database is Dir/core.db
-	Name string // "core"
-	Key  Key
+	Dir   string   // serve as file://Dir: it holds the databases Dir/core.db and Dir/extra.db
+	Names []string // "core", "extra"
+	Key   Key
 }
 
 // NewFixture builds the fixture repository under dir. debs returns the
@@ -263,10 +263,11 @@ func NewFixture(t testing.TB, dir string, debs func(testing.TB, string) string) 
 		Build(t, out, Pkg{Name: "lvm2-libs", Version: "2.03.16-1", Depends: []string{"glibc"}, Files: other}),
 		Build(t, out, Pkg{Name: "lvm2", Version: "2.03.16-1", Depends: []string{"glibc", "libdevmapper.so", "device-mapper>=2.03", "lvm2-libs"},
 			Files: map[string]string{"usr/bin/lvm": filepath.Join(deb, "sbin/lvm")}}),
-		Build(t, out, Pkg{Name: "busybox", Version: "1.35.0-1", Files: map[string]string{"usr/bin/busybox": filepath.Join(deb, "bin/busybox")}}),
 	}
-	f := Fixture{Dir: filepath.Join(dir, "repo"), Name: "core", Key: NewKey(t, dir, "fixture")}
-	Repo(t, f.Dir, f.Name, f.Key, pkgs...)
+	busybox := Build(t, out, Pkg{Name: "busybox", Version: "1.35.0-1", Files: map[string]string{"usr/bin/busybox": filepath.Join(deb, "bin/busybox")}})
+	f := Fixture{Dir: filepath.Join(dir, "repo"), Names: []string{"core", "extra"}, Key: NewKey(t, dir, "fixture")}
+	Repo(t, f.Dir, "core", f.Key, pkgs...)
+	Repo(t, f.Dir, "extra", f.Key, busybox)
 	return f
 }
 
