@@ -283,7 +283,7 @@ func libClosure(t testing.TB, root, prog string) map[string]string {
 			t.Fatal(err)
 		}
 		needed, err := f.ImportedLibraries()
-		f.Close()
+		_ = f.Close()
 		if err != nil {
 			t.Fatal(err)
 		}
