@@ -158,6 +158,9 @@ type Repository struct {
 	// metadata (dnf's repomd.xml), for repositories that sign only
 	// packages and whose metadata is fetched over HTTPS.
 	UnsignedMetadata bool `toml:"unsigned_metadata,omitempty"`
+	// Priority orders repositories where the first one that has a package
+	// wins (pacman): lower first, then by name.
+	Priority int `toml:"priority,omitempty"`
 }
 
 // Feature lists what an optional stage0 feature needs from a distribution.
@@ -369,6 +372,14 @@ func (c *Config) Distro() (Distribution, error) {
 		d.Mirror = c.Mirror
 	}
 	return d, nil
+}
+
+// RepositoryNames returns the names of repos in the order a package
+// manager should try them: by Priority, then by name.
+func RepositoryNames(repos map[string]Repository) []string {
+	names := slices.Sorted(maps.Keys(repos))
+	slices.SortStableFunc(names, func(a, b string) int { return repos[a].Priority - repos[b].Priority })
+	return names
 }
 
 // Marshal renders the configuration as TOML (for `pkginitrd config`).

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -254,5 +255,50 @@ func TestShippedFedora(t *testing.T) {
 		if len(d.Features[f].Packages) == 0 {
 			t.Errorf("shipped fedora config: feature %s has no packages", f)
 		}
+	}
+}
+
+func TestShippedArch(t *testing.T) {
+	c, _, err := Load(Sources{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Distribution = "arch"
+	d, err := c.Distro()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := RepositoryNames(d.Repositories); d.Backend != "pacman" || !slices.Equal(got, []string{"core", "extra"}) || d.Fsck["ext4"] != "/usr/bin/fsck.ext4" {
+		t.Errorf("shipped arch config incomplete: backend %q, repositories %q, fsck %v", d.Backend, got, d.Fsck)
+	}
+	for _, f := range []string{"luks", "lvm"} {
+		if len(d.Features[f].Packages) == 0 {
+			t.Errorf("arch defines no packages for feature %s", f)
+		}
+	}
+}
+
+// TestRepositoryRedefined checks that a user's file changes one shipped
+// repository by name and adds another, which (no priority) comes first.
+func TestRepositoryRedefined(t *testing.T) {
+	work := t.TempDir()
+	conf := "[distributions.arch.repositories.extra]\nurl = \"file:///srv/extra\"\n[distributions.arch.repositories.local]\nurl = \"file:///srv/local\"\nkeyring = \"/k.asc\"\n"
+	must(t, os.WriteFile(filepath.Join(work, "pkginitrd.toml"), []byte(conf), 0o644))
+	c, _, err := Load(Sources{WorkDir: work})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Distribution = "arch"
+	d, err := c.Distro()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, name := range RepositoryNames(d.Repositories) {
+		got = append(got, name+" "+d.Repositories[name].URL)
+	}
+	want := "local file:///srv/local|core https://geo.mirror.pkgbuild.com/$repo/os/$arch|extra file:///srv/extra"
+	if strings.Join(got, "|") != want {
+		t.Errorf("repositories = %s, want %s", strings.Join(got, "|"), want)
 	}
 }

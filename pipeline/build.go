@@ -21,6 +21,7 @@ import (
 	"github.com/pkginitrd/pkginitrd/backends/apt"
 	"github.com/pkginitrd/pkginitrd/backends/cache"
 	"github.com/pkginitrd/pkginitrd/backends/dnf"
+	"github.com/pkginitrd/pkginitrd/backends/pacman"
 	"github.com/pkginitrd/pkginitrd/backends/unpack"
 	confd "github.com/pkginitrd/pkginitrd/conf.d"
 	"github.com/pkginitrd/pkginitrd/image"
@@ -566,8 +567,13 @@ func newBackend(d confd.Distribution, log *slog.Logger) (backends.Backend, error
 		return apt.New(apt.Options{Logger: log}), nil
 	case "dnf":
 		return dnf.New(dnf.Options{Logger: log, Keyring: d.Keyring, Repositories: d.Repositories}), nil
+	case "pacman":
+		// The host's pacman.conf is used only when it declares repositories
+		// (an Arch host); pacman verifies what it takes from the host's cache.
+		return pacman.New(pacman.Options{Logger: log, Repositories: d.Repositories,
+			HostConfig: "/etc/pacman.conf", HostCaches: []string{"/var/cache/pacman/pkg"}}), nil
 	}
-	return nil, fmt.Errorf("backend %q is not supported (supported: apt, dnf)", d.Backend)
+	return nil, fmt.Errorf("backend %q is not supported (supported: apt, dnf, pacman)", d.Backend)
 }
 
 // presentFsck keeps the checkers that the packages actually put in the image.

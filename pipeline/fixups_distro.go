@@ -11,6 +11,7 @@ func distributionFixups() map[string]func(*fstree.Tree) error {
 	return map[string]func(*fstree.Tree) error{
 		"debian": debianFixups,
 		"fedora": fedoraFixups,
+		"arch":   fixupsArch,
 	}
 }
 

@@ -122,7 +122,7 @@ func dpkgExtract(t testing.TB, deb string) string {
 // missing tool skips the test (see testenv.NeedTool).
 func run(t testing.TB, dir, name string, args ...string) []byte {
 	t.Helper()
-	pkg := map[string]string{"ar": "binutils", "dpkg-deb": "dpkg", "xz": "xz-utils"}[name]
+	pkg := map[string]string{"ar": "binutils", "dpkg-deb": "dpkg", "xz": "xz-utils", "bsdtar": "libarchive-tools"}[name]
 	if pkg == "" {
 		pkg = name // bzip2
 	}

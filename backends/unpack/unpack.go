@@ -1,6 +1,6 @@
-// Package unpack extracts binary package archives (.deb, .rpm) in Go,
-// without maintainer scripts or root, caches unpacked trees, and adds them
-// to the image tree with the merged-/usr layout.
+// Package unpack extracts binary package archives (.deb, .rpm, pacman's
+// .pkg.tar.*) in Go, without maintainer scripts or root, caches unpacked
+// trees, and adds them to the image tree with the merged-/usr layout.
 package unpack
 
 import (
@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/pkginitrd/pkginitrd/internal/compress"
 )
 
 // ErrUnsafePath reports an archive entry that would be written outside the
@@ -80,10 +82,11 @@ func sniff(head []byte) (name string, payload payloadFunc) {
 		return "deb", debPayload
 	case bytes.HasPrefix(head, []byte{0xed, 0xab, 0xee, 0xdb}):
 		return "rpm", rpmPayload
-	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		return "zstd-compressed (pacman .pkg.tar.zst?)", nil
-	case bytes.HasPrefix(head, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
-		return "xz-compressed (pacman .pkg.tar.xz?)", nil
+	}
+	// pacman packages are compressed tar archives.
+	switch f := compress.Detect(head); f {
+	case compress.Zstd, compress.XZ, compress.Gzip:
+		return "pacman", pkgtarPayload(f)
 	}
 	return "", nil
 }
