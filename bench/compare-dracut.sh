@@ -9,6 +9,7 @@
 #
 #   bench/compare-dracut.sh            # needs root (apt-get install dracut-core)
 #   RUNS=9 BOOT=1 bench/compare-dracut.sh
+#   BACKENDS=0 ...                      # skip the apt/dnf/pacman warm builds
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-5}
@@ -28,7 +29,10 @@ CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$work/pkginitrd" ./cmd/pkg
 "$work/pkginitrd" build --generic --kernel-package linux-image-amd64 --cache-dir "$cache" \
   -o "$work/warm.img" --manifest "$work/manifest.json" >/dev/null
 kver=$(sed -n 's/.*"kernel_version": "\(.*\)".*/\1/p' "$work/manifest.json")
-moddir=$(ls -d "$cache"/unpacked/linux-image-"$kver"_*/lib/modules/"$kver" | head -n1)
+# The kernel package's unpacked tree in the cache (trees/<archive sha256>/tree).
+moddir=$(find "$cache/trees" -mindepth 5 -maxdepth 6 -type d -path "*/modules/$kver" | head -n1)
+[ -n "$moddir" ] || { echo "compare-dracut: no module tree for $kver under $cache/trees" >&2; exit 1; }
+vmlinuz=$work/vmlinuz-$kver # placed beside the image by --kernel-package
 
 # dracut needs a depmod'ed tree: copy it next to the bench and run depmod there.
 mkdir -p "$work/root/lib/modules"
@@ -55,9 +59,14 @@ printf "%-10s %10s %12s\n" tool "median s" "image bytes"
 printf "%-10s %10s %12s\n" pkginitrd "$(cat "$work/p.t")" "$(stat -c %s "$work/pkginitrd.img")"
 printf "%-10s %10s %12s\n" dracut "$(cat "$work/d.t")" "$(stat -c %s "$work/dracut.img")"
 
+# Warm builds through each backend (apt, dnf, pacman) with the same module
+# set: tests/bench_test.go, against local signed dnf and pacman repositories.
+if [ "${BACKENDS:-1}" = 1 ]; then
+  PKGINITRD_E2E=1 go test -run '^$' -bench BenchmarkWarmBuild -benchtime "${runs}x" ./tests/ | grep -E '^Benchmark|^ok'
+fi
+
 [ "${BOOT:-0}" = 1 ] || exit 0
 boots=${BOOTS:-3}
-vmlinuz=$(ls "$cache"/unpacked/linux-image-"$kver"_*/boot/vmlinuz-"$kver" | head -n1)
 mkdir -p "$work/fix/bin" "$work/fix/sbin" "$work/fix/dev" "$work/fix/proc" "$work/fix/sys" "$work/fix/run" "$work/fix/etc"
 # systemd-based initrds (dracut's) refuse to switch to a root without os-release.
 echo "ID=pkginitrd-bench" > "$work/fix/etc/os-release"
