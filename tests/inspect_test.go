@@ -18,7 +18,8 @@ func TestInspectReadsDracutImage(t *testing.T) {
 	}
 	kernel, _ := buildImage(t, e, "--generic")
 	kver := strings.TrimPrefix(filepath.Base(kernel), "vmlinuz-")
-	m, _ := filepath.Glob(filepath.Join(e.cacheDir, "unpacked", "linux-image-"+kver+"_*", "lib", "modules", kver))
+	// The kernel package's unpacked tree in the cache (trees/<archive sha256>/tree).
+	m, _ := filepath.Glob(filepath.Join(e.cacheDir, "trees", "*", "tree", "lib", "modules", kver))
 	if len(m) != 1 {
 		t.Fatalf("no unpacked module tree for %s in the cache: %v", kver, m)
 	}
