@@ -471,6 +471,7 @@ func (b *build) addStage0(context.Context) error {
 	if b.host != nil {
 		bc.Root = hostRoot(b.host, b.opts.ProcDir, b.opts.SysDir)
 		b.log.Info("host root", "device", bc.Root.Device, "fstype", bc.Root.FSType, "flags", bc.Root.Flags)
+		bc.Resume = b.hostResume()
 	}
 	data, err := bootconf.Marshal(bc)
 	if err != nil {

@@ -39,6 +39,17 @@ func LinuxMachine(r *reaper.Reaper) machine.Machine {
 	tty := func() string { return console.TTY(sysRoot, devRoot) } // /sys may be mounted later
 	m := machine.Machine{
 		ReadFile: os.ReadFile,
+		WriteFile: func(p string, data []byte) error {
+			f, err := os.OpenFile(p, os.O_WRONLY, 0)
+			if err != nil {
+				return err
+			}
+			_, err = f.Write(data)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			return err
+		},
 		Exists: func(p string) bool {
 			_, err := os.Stat(p)
 			return err == nil

@@ -37,6 +37,15 @@ type Config struct {
 	Fsck map[string]string `toml:"fsck,omitempty"`
 	// Features lists optional stage0 features compiled into this image ("luks", "lvm", "live").
 	Features []string `toml:"features,omitempty"`
+	// Resume is the host's hibernation resume device, used when the command
+	// line has neither resume= nor noresume.
+	Resume Resume `toml:"resume,omitempty"`
+}
+
+// Resume names a resume device in kernel command line terms.
+type Resume struct {
+	Device string `toml:"device,omitempty"` // as in resume=, e.g. "UUID=…"
+	Offset string `toml:"offset,omitempty"` // as in resume_offset= (a swap file's first page)
 }
 
 // Root is a root device specification in kernel command line terms.

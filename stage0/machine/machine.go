@@ -26,8 +26,10 @@ import (
 type Machine struct {
 	// Files.
 	ReadFile func(path string) ([]byte, error)
-	Exists   func(path string) bool
-	MkdirAll func(dir string) error
+	// WriteFile writes data to an existing file in one write (sysfs).
+	WriteFile func(path string, data []byte) error
+	Exists    func(path string) bool
+	MkdirAll  func(dir string) error
 	// Append opens path for appending, creating it (the boot log).
 	Append func(path string) (io.Writer, error)
 
