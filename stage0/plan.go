@@ -44,6 +44,8 @@ type bootSettings struct {
 	DMWarnings []string
 	// Resume is where to look for a hibernation image (resume.go).
 	Resume resumeSettings
+	// Keymap is the console keymap to load (keymap.go).
+	Keymap keymapSettings
 }
 
 // settings merges the command line over the image config: root=, when
@@ -77,6 +79,7 @@ func settings(c *cmdline.CmdLine, conf *bootconf.Config) (bootSettings, error) {
 	s.Live, s.LiveErr = live.Parse(c)
 	s.DM, s.DMWarnings = storageSettings(c, conf.HasFeature)
 	s.Resume = resumeFrom(c, conf)
+	s.Keymap = keymapFrom(c, conf)
 	if s.Live.Mode == live.Overlay {
 		s.RootMode = "ro" // the lower layer
 	}
@@ -102,6 +105,9 @@ func plan(s bootSettings, c *cmdline.CmdLine) (steps []step, retryFrom int) {
 		steps = append(steps, loadStep{names: s.ForceLoad})
 	}
 	steps = append(steps, coldplugStep{})
+	if s.Keymap.Path != "" || s.Keymap.Warning != "" {
+		steps = append(steps, keymapStep{s.Keymap})
+	}
 	if s.DM.LUKS || s.DM.LVM || len(s.DMWarnings) > 0 {
 		steps = append(steps, storageStep{conf: s.DM, warnings: s.DMWarnings})
 	}

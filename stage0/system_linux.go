@@ -19,6 +19,7 @@ import (
 	"github.com/pkginitrd/pkginitrd/stage0/device"
 	"github.com/pkginitrd/pkginitrd/stage0/dm"
 	"github.com/pkginitrd/pkginitrd/stage0/fsck"
+	"github.com/pkginitrd/pkginitrd/stage0/keymap"
 	"github.com/pkginitrd/pkginitrd/stage0/live"
 	"github.com/pkginitrd/pkginitrd/stage0/loop"
 	"github.com/pkginitrd/pkginitrd/stage0/machine"
@@ -96,6 +97,7 @@ func LinuxMachine(r *reaper.Reaper) machine.Machine {
 		Kill:        unix.Kill,
 		Reap:        func() { reaper.ReapAll() },
 		Ask:         func(_ context.Context, prompt string) ([]byte, error) { return console.Ask(tty(), prompt) },
+		LoadKeymap:  func(m *keymap.Map) error { return keymap.Load(devRoot+"/tty0", m) },
 		Say:         func(line string) { console.Say(tty(), line) },
 		Listen: func() (machine.EventSource, error) {
 			c, err := uevent.Listen()

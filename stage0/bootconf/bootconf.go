@@ -40,6 +40,14 @@ type Config struct {
 	// Resume is the host's hibernation resume device, used when the command
 	// line has neither resume= nor noresume.
 	Resume Resume `toml:"resume,omitempty"`
+	// Keymap is the console keymap loaded before the first passphrase prompt.
+	Keymap Keymap `toml:"keymap,omitempty"`
+}
+
+// Keymap is a console keymap compiled into the image.
+type Keymap struct {
+	Name string `toml:"name,omitempty"` // as in rd.vconsole.keymap=, e.g. "fr-latin1"
+	Path string `toml:"path,omitempty"` // the compiled map (loadkeys -b) in the image
 }
 
 // Resume names a resume device in kernel command line terms.
