@@ -117,4 +117,18 @@ func TestKeymapPassphrase(t *testing.T) {
 	}
 	v.expect(`reboot: Power down`, bootTimeout) // the root's init reached its end
 	v.waitExit(time.Minute)
+
+	// The control: the same keys with the kernel's US map
+	// (rd.vconsole.keymap=us) never unlock the container.
+	os.Remove(sock)
+	v = bootVM(t, vmConfig{kernel: kernel, initrd: initrd, extraArgs: extra,
+		cmdline: "root=UUID=" + rootUUID + " rd.luks.uuid=" + luksUUID + " console=tty0 rd.vconsole.keymap=us"})
+	q = dialQMP(t, sock)
+	v.expect(`Run /init as init process`, bootTimeout)
+	for try := 0; try < 6; try++ {
+		q.pressKeys(t, keys...)
+		if _, err := v.wait(mounted, 10*time.Second); err == nil {
+			t.Fatal("the US keymap unlocked the container with the keys of the French passphrase")
+		}
+	}
 }
