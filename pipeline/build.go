@@ -81,6 +81,9 @@ type Options struct {
 	// OSReleaseRoot is where the host's os-release is read for distribution
 	// detection ("" = /).
 	OSReleaseRoot string
+	// Keymap is the console keymap to compile into the image (a name or
+	// file for loadkeys); "" = the host's in host-only images, "none" = none.
+	Keymap string
 }
 
 // Result describes a finished build.
@@ -472,7 +475,13 @@ func (b *build) addStage0(context.Context) error {
 	if b.host != nil {
 		bc.Root = hostRoot(b.host, b.opts.ProcDir, b.opts.SysDir)
 		b.log.Info("host root", "device", bc.Root.Device, "fstype", bc.Root.FSType, "flags", bc.Root.Flags)
+		bc.Resume = b.hostResume()
 	}
+	km, err := b.addKeymap()
+	if err != nil {
+		return err
+	}
+	bc.Keymap = km
 	data, err := bootconf.Marshal(bc)
 	if err != nil {
 		return err

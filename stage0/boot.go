@@ -233,8 +233,7 @@ func (b *boot) coldplug(ctx context.Context) {
 // ErrRootTimeout is returned when the root device did not show up in time.
 var ErrRootTimeout = errors.New("timed out waiting for the root device")
 
-// waitRoot scans the block devices until ref resolves, re-scanning on every
-// block uevent (or every second without uevents), for at most timeout
+// waitRoot waits for the root device ref (scanFor) for at most timeout
 // (0: forever).
 func (b *boot) waitRoot(ctx context.Context, ref cmdline.DeviceRef, timeout time.Duration) error {
 	b.waiting = ref
@@ -252,10 +251,36 @@ func (b *boot) waitRoot(ctx context.Context, ref cmdline.DeviceRef, timeout time
 	if timeout > 0 {
 		deadline = b.sys.After(timeout)
 	}
+	d, devs, err := b.scanFor(ctx, &ref, deadline, func(devs []device.Device) {
+		b.log.Info("root device not there yet, waiting", "root", ref.String(), "devices", len(devs))
+	})
+	if errors.Is(err, errDeadline) {
+		return fmt.Errorf("%w %s after %s%s", ErrRootTimeout, ref, timeout, b.storageHint(devs))
+	}
+	if err != nil {
+		return err
+	}
+	if m := device.Find(devs, ref); len(m) > 1 {
+		b.log.Warn("several devices match the root; using the first", "root", ref.String(), "using", d.Node, "matches", len(m))
+	}
+	b.root = d
+	b.log.Info("found root device", "root", ref.String(), "device", d.String())
+	return nil
+}
+
+// errDeadline is scanFor's error when its deadline passed.
+var errDeadline = errors.New("deadline passed")
+
+// scanFor scans the block devices until ref resolves, opening LUKS
+// containers and activating LVM on the way (activate, which may point ref
+// at a mapping), re-scanning on every block uevent (or every second
+// without uevents) until deadline (nil: forever); then the error is
+// errDeadline. waiting is called once, after the first scan missed.
+func (b *boot) scanFor(ctx context.Context, ref *cmdline.DeviceRef, deadline <-chan time.Time, waiting func([]device.Device)) (*device.Device, []device.Device, error) {
 	for first := true; ; first = false {
 		devs, err := b.sys.Scan()
 		if err != nil {
-			return fmt.Errorf("scan block devices: %w", err)
+			return nil, nil, fmt.Errorf("scan block devices: %w", err)
 		}
 		b.mu.Lock()
 		b.devs = devs
@@ -263,26 +288,21 @@ func (b *boot) waitRoot(ctx context.Context, ref cmdline.DeviceRef, timeout time
 		if err := b.sys.Link(devs); err != nil {
 			b.log.Warn("cannot create /dev/disk links", "err", err)
 		}
-		d, err := device.Resolve(devRoot, devs, ref)
+		d, err := device.Resolve(devRoot, devs, *ref)
 		if err != nil {
-			return err
+			return nil, devs, err
 		}
-		if more, err := b.activate(ctx, devs, &ref, d); err != nil {
-			return err
+		if more, err := b.activate(ctx, devs, ref, d); err != nil {
+			return nil, devs, err
 		} else if more {
-			b.waiting = ref
+			b.waiting = *ref
 			continue // LUKS/LVM made new devices: scan again
 		}
 		if d != nil {
-			if m := device.Find(devs, ref); len(m) > 1 {
-				b.log.Warn("several devices match the root; using the first", "root", ref.String(), "using", d.Node, "matches", len(m))
-			}
-			b.root = d
-			b.log.Info("found root device", "root", ref.String(), "device", d.String())
-			return nil
+			return d, devs, nil
 		}
 		if first {
-			b.log.Info("root device not there yet, waiting", "root", ref.String(), "devices", len(devs))
+			waiting(devs)
 		}
 		var poll <-chan time.Time
 		if b.events == nil {
@@ -292,9 +312,9 @@ func (b *boot) waitRoot(ctx context.Context, ref cmdline.DeviceRef, timeout time
 		case <-b.wake:
 		case <-poll:
 		case <-deadline:
-			return fmt.Errorf("%w %s after %s%s", ErrRootTimeout, ref, timeout, b.storageHint(devs))
+			return nil, devs, errDeadline
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, devs, ctx.Err()
 		}
 	}
 }

@@ -42,6 +42,10 @@ type bootSettings struct {
 	// the image's features); DMWarnings the options it ignored.
 	DM         dm.Config
 	DMWarnings []string
+	// Resume is where to look for a hibernation image (resume.go).
+	Resume resumeSettings
+	// Keymap is the console keymap to load (keymap.go).
+	Keymap keymapSettings
 }
 
 // settings merges the command line over the image config: root=, when
@@ -74,6 +78,8 @@ func settings(c *cmdline.CmdLine, conf *bootconf.Config) (bootSettings, error) {
 	}
 	s.Live, s.LiveErr = live.Parse(c)
 	s.DM, s.DMWarnings = storageSettings(c, conf.HasFeature)
+	s.Resume = resumeFrom(c, conf)
+	s.Keymap = keymapFrom(c, conf)
 	if s.Live.Mode == live.Overlay {
 		s.RootMode = "ro" // the lower layer
 	}
@@ -99,8 +105,14 @@ func plan(s bootSettings, c *cmdline.CmdLine) (steps []step, retryFrom int) {
 		steps = append(steps, loadStep{names: s.ForceLoad})
 	}
 	steps = append(steps, coldplugStep{})
+	if s.Keymap.Path != "" || s.Keymap.Warning != "" {
+		steps = append(steps, keymapStep{s.Keymap})
+	}
 	if s.DM.LUKS || s.DM.LVM || len(s.DMWarnings) > 0 {
 		steps = append(steps, storageStep{conf: s.DM, warnings: s.DMWarnings})
+	}
+	if s.Resume.Device.Kind != cmdline.None || len(s.Resume.Warnings) > 0 {
+		steps = append(steps, &resumeStep{r: s.Resume, timeout: resumeTimeout(s.Timeout)})
 	}
 	if s.Live.Mode == live.Image {
 		return append(steps, livePlan(s, c)...), 0

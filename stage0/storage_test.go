@@ -33,6 +33,7 @@ type dmWorld struct {
 	files     map[string]string // image files
 	keyDev    map[string]string // "NODE:PATH" on key devices
 	lukslv    bool              // vg/root holds LUKS (luksUUID), not the filesystem
+	swaplv    bool              // vg/swap (dm-2) appears too, holding a hibernation image
 	badHeader bool              // isLuks fails
 	mounted   []string          // key device reads
 }
@@ -70,6 +71,12 @@ func (w *dmWorld) system() machine.Machine {
 					w.f.mu.Unlock()
 				} else {
 					w.addDev("dm-1", "/dev/vg/root", "vg-root", "ext4", rootUUID)
+				}
+				if w.swaplv {
+					w.f.mu.Lock()
+					w.f.devs = append(w.f.devs, device.Device{Name: "dm-2", Node: "/dev/vg/swap", Major: 253, Minor: 2, DMName: "vg-swap",
+						Info: &blkid.Info{Type: "swsuspend", Usage: blkid.UsageOther, UUID: swapUUID}})
+					w.f.mu.Unlock()
 				}
 			}
 			return nil, 0, nil

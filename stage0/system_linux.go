@@ -19,6 +19,7 @@ import (
 	"github.com/pkginitrd/pkginitrd/stage0/device"
 	"github.com/pkginitrd/pkginitrd/stage0/dm"
 	"github.com/pkginitrd/pkginitrd/stage0/fsck"
+	"github.com/pkginitrd/pkginitrd/stage0/keymap"
 	"github.com/pkginitrd/pkginitrd/stage0/live"
 	"github.com/pkginitrd/pkginitrd/stage0/loop"
 	"github.com/pkginitrd/pkginitrd/stage0/machine"
@@ -39,6 +40,17 @@ func LinuxMachine(r *reaper.Reaper) machine.Machine {
 	tty := func() string { return console.TTY(sysRoot, devRoot) } // /sys may be mounted later
 	m := machine.Machine{
 		ReadFile: os.ReadFile,
+		WriteFile: func(p string, data []byte) error {
+			f, err := os.OpenFile(p, os.O_WRONLY, 0)
+			if err != nil {
+				return err
+			}
+			_, err = f.Write(data)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			return err
+		},
 		Exists: func(p string) bool {
 			_, err := os.Stat(p)
 			return err == nil
@@ -85,6 +97,7 @@ func LinuxMachine(r *reaper.Reaper) machine.Machine {
 		Kill:        unix.Kill,
 		Reap:        func() { reaper.ReapAll() },
 		Ask:         func(_ context.Context, prompt string) ([]byte, error) { return console.Ask(tty(), prompt) },
+		LoadKeymap:  func(m *keymap.Map) error { return keymap.Load(devRoot+"/tty0", m) },
 		Say:         func(line string) { console.Say(tty(), line) },
 		Listen: func() (machine.EventSource, error) {
 			c, err := uevent.Listen()

@@ -147,6 +147,19 @@ func TestProbeRealImages(t *testing.T) {
 		{"swap", 16 * mib, "mkswap", "util-linux", func(t *testing.T, tool, p string) {
 			run(t, "", tool, "-U", "9d4e1f60-3333-4444-a555-b66677778888", "-L", "swp", p)
 		}, "swap", "9d4e1f60-3333-4444-a555-b66677778888", "swp"},
+		// A hibernation image: the kernel replaces the signature at the end
+		// of the first page with S1SUSPEND and keeps the v1 header.
+		{"swap with a hibernation image", 16 * mib, "mkswap", "util-linux", func(t *testing.T, tool, p string) {
+			run(t, "", tool, "-U", "9d4e1f60-3333-4444-a555-b66677778889", "-L", "hib", p)
+			f, err := os.OpenFile(p, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := f.WriteAt([]byte("S1SUSPEND\x00"), 4096-10); err != nil {
+				t.Fatal(err)
+			}
+		}, "swsuspend", "9d4e1f60-3333-4444-a555-b66677778889", "hib"},
 		{"luks2", 20 * mib, "cryptsetup", "cryptsetup-bin", func(t *testing.T, tool, p string) {
 			run(t, "pw", tool, "luksFormat", "-q", "--type", "luks2", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000",
 				"--label", "cryptroot", "--uuid", "0e5f2a71-4444-4555-b666-c77788889999", "--key-file", "-", p)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // ext2/3/4 feature bits (linux/fs/ext4/ext4.h) that libblkid uses to tell
@@ -125,13 +126,22 @@ func probeSquashfs(h head, _ io.ReaderAt) (*Info, error) {
 
 // probeSwap finds "SWAPSPACE2" (or the old "SWAP-SPACE") at the end of the
 // first page, for any page size from 4 to 64 KiB. The v1 header at 1 KiB
-// carries the UUID and label.
+// carries the UUID and label. A swap area holding a hibernation image has
+// the kernel's "S1SUSPEND" (or another suspend tool's signature) in place
+// of SWAPSPACE2 and the v1 header untouched: it is "swsuspend", as for
+// libblkid, with the swap's UUID, so resume=UUID= finds it.
 func probeSwap(h head, _ io.ReaderAt) (*Info, error) {
 	for page := 4096; page <= 65536; page *= 2 {
+		typ, ver := "swap", "1"
+		for _, sig := range []string{"S1SUSPEND", "S2SUSPEND", "ULSUSPEND", "LINHIB0001"} {
+			if h.has(page-10, sig) {
+				typ, ver = "swsuspend", strings.ToLower(sig)
+			}
+		}
 		switch {
 		case h.has(page-10, "SWAP-SPACE"):
 			return &Info{Type: "swap", Usage: UsageOther, Version: "0"}, nil
-		case h.has(page-10, "SWAPSPACE2"):
+		case typ == "swsuspend", h.has(page-10, "SWAPSPACE2"):
 			hdr := h.at(1024, 4*3+16+16+118*4)
 			if hdr == nil {
 				return nil, nil
@@ -140,7 +150,7 @@ func probeSwap(h head, _ io.ReaderAt) (*Info, error) {
 			if (version != 1 && version != 0x01000000) || lastPage == 0 {
 				return nil, nil
 			}
-			info := &Info{Type: "swap", Usage: UsageOther, Version: "1"}
+			info := &Info{Type: typ, Usage: UsageOther, Version: ver}
 			// libblkid trusts UUID and label only when this padding is
 			// clear ("is there any garbage down there?").
 			if pad := hdr[44+32*4 : 44+34*4]; isZero(pad[0:4]) && isZero(pad[4:8]) {

@@ -37,6 +37,23 @@ type Config struct {
 	Fsck map[string]string `toml:"fsck,omitempty"`
 	// Features lists optional stage0 features compiled into this image ("luks", "lvm", "live").
 	Features []string `toml:"features,omitempty"`
+	// Resume is the host's hibernation resume device, used when the command
+	// line has neither resume= nor noresume.
+	Resume Resume `toml:"resume,omitempty"`
+	// Keymap is the console keymap loaded before the first passphrase prompt.
+	Keymap Keymap `toml:"keymap,omitempty"`
+}
+
+// Keymap is a console keymap compiled into the image.
+type Keymap struct {
+	Name string `toml:"name,omitempty"` // as in rd.vconsole.keymap=, e.g. "fr-latin1"
+	Path string `toml:"path,omitempty"` // the compiled map (loadkeys -b) in the image
+}
+
+// Resume names a resume device in kernel command line terms.
+type Resume struct {
+	Device string `toml:"device,omitempty"` // as in resume=, e.g. "UUID=…"
+	Offset string `toml:"offset,omitempty"` // as in resume_offset= (a swap file's first page)
 }
 
 // Root is a root device specification in kernel command line terms.

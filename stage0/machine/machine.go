@@ -17,6 +17,7 @@ import (
 	"github.com/pkginitrd/pkginitrd/internal/mountinfo"
 	"github.com/pkginitrd/pkginitrd/stage0/device"
 	"github.com/pkginitrd/pkginitrd/stage0/fsck"
+	"github.com/pkginitrd/pkginitrd/stage0/keymap"
 	"github.com/pkginitrd/pkginitrd/stage0/mount"
 	"github.com/pkginitrd/pkginitrd/stage0/switchroot"
 	"github.com/pkginitrd/pkginitrd/stage0/uevent"
@@ -26,8 +27,10 @@ import (
 type Machine struct {
 	// Files.
 	ReadFile func(path string) ([]byte, error)
-	Exists   func(path string) bool
-	MkdirAll func(dir string) error
+	// WriteFile writes data to an existing file in one write (sysfs).
+	WriteFile func(path string, data []byte) error
+	Exists    func(path string) bool
+	MkdirAll  func(dir string) error
 	// Append opens path for appending, creating it (the boot log).
 	Append func(path string) (io.Writer, error)
 
@@ -66,6 +69,8 @@ type Machine struct {
 	// removed); Say prints a line.
 	Ask func(ctx context.Context, prompt string) ([]byte, error)
 	Say func(line string)
+	// LoadKeymap sets the console keyboard's tables (keymap.Load on /dev/tty0).
+	LoadKeymap func(m *keymap.Map) error
 
 	// Devices. Listen opens the hotplug event stream; Modaliases lists
 	// those of the devices present (coldplug); Scan lists and probes the

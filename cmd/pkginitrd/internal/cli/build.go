@@ -56,6 +56,7 @@ func runBuild(ctx context.Context, env Env, args []string) error {
 		fwDir    = fs.String("firmware-dir", "/usr/lib/firmware", "where the firmware files the image's modules name are taken from (missing files are warnings)")
 		verbose  = fs.Bool("verbose", false, "log every step")
 		quiet    = fs.Bool("quiet", false, "log errors only")
+		keymap   = fs.String("keymap", "", "console keymap loaded before passphrase prompts: a name or file for the host's loadkeys (default: the host's, in host-only images; none to leave it out)")
 		includes stringList
 		packages stringList
 		features stringList
@@ -99,6 +100,7 @@ func runBuild(ctx context.Context, env Env, args []string) error {
 	opts.Offline = *offline
 	opts.Stage0 = env.Executable
 	opts.FirmwareDir = *fwDir
+	opts.Keymap = *keymap
 	opts.Logger = newLogger(env.Stderr, *verbose, *quiet)
 	if opts.Mtime, err = sourceDateEpoch(env.Getenv); err != nil {
 		return err
