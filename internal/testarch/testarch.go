@@ -1,7 +1,8 @@
 // Package testarch makes Arch Linux packages and signed pacman repositories
 // for tests with the real makepkg, gpg and repo-add (Debian's makepkg,
 // pacman-package-manager and gnupg packages). makepkg refuses to run as
-// root: as root it runs as the unprivileged user "tester".
+// root: as root it runs as the unprivileged user "nobody", which every
+// Debian system has.
 package testarch
 
 import (
@@ -20,7 +21,7 @@ import (
 )
 
 // builder is the unprivileged user makepkg runs as when the test is root.
-const builder = "tester"
+const builder = "nobody"
 
 // Pkg describes one package to build.
 type Pkg struct {
@@ -87,7 +88,7 @@ package() {
 	writeFile(t, filepath.Join(work, "PKGBUILD"), pkgbuild, 0o644)
 	dest := filepath.Join(work, "out")
 	must(t, os.MkdirAll(dest, 0o755))
-	env := []string{"PKGDEST=" + dest, "PKGEXT=" + p.Ext, "BUILDDIR=" + filepath.Join(work, "build"), "SRCDEST=" + work}
+	env := []string{"PKGDEST=" + dest, "PKGEXT=" + p.Ext, "BUILDDIR=" + filepath.Join(work, "build"), "SRCDEST=" + work, "HOME=" + work}
 	argv := []string{makepkg, "--nodeps", "--force", "--noconfirm", "--nocolor"}
 	if os.Geteuid() == 0 {
 		chownTree(t, work)
