@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -219,4 +220,25 @@ func staticELF(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+func TestExecutableWithoutProc(t *testing.T) {
+	noProc := func() (string, error) { return "", errors.New("readlink /proc/self/exe: no such file or directory") }
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh in PATH")
+	}
+	for _, tc := range []struct {
+		name, arg0, want string
+		self             func() (string, error)
+	}{
+		{"/proc mounted", "x", "/usr/bin/pkginitrd", func() (string, error) { return "/usr/bin/pkginitrd", nil }},
+		{"full path (the hooks)", sh, sh, noProc},
+		{"found in PATH", "sh", sh, noProc},
+		{"nowhere", filepath.Join(t.TempDir(), "pkginitrd"), "", noProc},
+	} {
+		if got := executable(tc.self, tc.arg0); got != tc.want {
+			t.Errorf("%s: executable(%q) = %q, want %q", tc.name, tc.arg0, got, tc.want)
+		}
+	}
 }
