@@ -5,6 +5,10 @@ PREFIX ?= /usr/local
 pkginitrd:
 	CGO_ENABLED=0 go build $(GOFLAGS_BUILD) -o $@ ./cmd/pkginitrd
 
+# pkginitrd_VERSION_ARCH.deb in out/ (see tools/mkdeb).
+deb:
+	./tools/mkdeb out
+
 test:
 	./tests/run-all.sh
 
@@ -28,4 +32,4 @@ install: pkginitrd
 	chmod 0755 $(DESTDIR)$(KERNEL_INSTALL_DIR)/50-pkginitrd.install \
 		$(DESTDIR)$(KERNEL_HOOK_DIR)/postinst.d/pkginitrd $(DESTDIR)$(KERNEL_HOOK_DIR)/postrm.d/pkginitrd
 
-.PHONY: pkginitrd test bench install
+.PHONY: pkginitrd deb test bench install

@@ -166,3 +166,48 @@ func TestPlanHook(t *testing.T) {
 		}
 	}
 }
+
+func TestHostOnlyBlocker(t *testing.T) {
+	// Each case is a fake root and /proc: what a kernel hook finds when
+	// dpkg runs it on a machine, in a chroot or in a container.
+	other := t.TempDir()
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, root, proc string)
+		want  string // in the reason; "" = no reason
+	}{
+		{"no /proc/modules", func(*testing.T, string, string) {}, "no "},
+		{"host", func(t *testing.T, root, proc string) { linkInit(t, proc, root) }, ""},
+		{"pid 1 root unreadable", func(*testing.T, string, string) {}, ""},
+		{"chroot", func(t *testing.T, _, proc string) { linkInit(t, proc, other) }, "chroot"},
+		{"systemd container", func(t *testing.T, root, _ string) { mkfile(t, filepath.Join(root, "run/systemd/container"), "lxc\n") }, "container (lxc)"},
+		{"pid 1 environment", func(t *testing.T, _, proc string) {
+			mkfile(t, filepath.Join(proc, "1/environ"), "PATH=/bin\x00container=podman\x00")
+		}, "container (podman)"},
+		{"docker", func(t *testing.T, root, _ string) { mkfile(t, filepath.Join(root, ".dockerenv"), "") }, "container (docker)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			proc := filepath.Join(root, "proc")
+			if tc.name != "no /proc/modules" {
+				mkfile(t, filepath.Join(proc, "modules"), "ext4 1 0 - Live 0x0\n")
+			}
+			tc.setup(t, root, proc)
+			got := HostOnlyBlocker(root, proc)
+			if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+				t.Errorf("HostOnlyBlocker(%s) = %q, want %q", tc.name, got, tc.want)
+			}
+		})
+	}
+}
+
+// linkInit makes proc/1/root point at dir, as the kernel's magic link does.
+func linkInit(t *testing.T, proc, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(proc, "1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(dir, filepath.Join(proc, "1/root")); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -21,13 +21,20 @@ func detectHost(procDir, sysDir string, log *slog.Logger) (*hostinfo.Host, error
 	d, _ := hostDirs(procDir, sysDir)
 	h, err := hostinfo.Detect(d)
 	if err != nil {
-		return nil, fmt.Errorf("%w (build a generic image with --generic, or point --sysroot, --proc and --sys at a recorded system)", err)
+		return nil, &HostError{fmt.Errorf("%w (build a generic image with --generic, or point --sysroot, --proc and --sys at a recorded system)", err)}
 	}
 	log.Info("host-only detection", "proc", d.Proc, "sys", d.Sys, "dev", d.Dev, "loaded", len(h.Loaded),
 		"root", h.Root.Source, "fstype", h.Root.FSType, "layers", h.Layers,
 		"root_chain", h.Modules(hostinfo.RootDriver, hostinfo.RootLayer, hostinfo.RootFS, hostinfo.RootCrypto, hostinfo.RootTarget))
 	return h, nil
 }
+
+// HostError is a failed host-only detection: this machine's /proc and /sys
+// do not describe it. A generic build of the same image needs neither.
+type HostError struct{ Err error }
+
+func (e *HostError) Error() string { return e.Err.Error() }
+func (e *HostError) Unwrap() error { return e.Err }
 
 // hostWants is the host-only module set: the modules loaded now and what
 // the root device chain needs (see hostinfo.RootChain). A loaded module

@@ -21,8 +21,7 @@ func main() {
 		os.Exit(stage0.Main(os.Args))
 	}
 	ctx, stop := cli.NotifyContext(context.Background())
-	exe, _ := os.Executable()
-	code := cli.Main(ctx, cli.Env{Args: os.Args, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Executable: exe})
+	code := cli.Main(ctx, cli.Env{Args: os.Args, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Executable: cli.Executable(os.Args[0])})
 	stop()
 	os.Exit(code)
 }

@@ -10,7 +10,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -154,6 +156,23 @@ func dropTime(groups []string, a slog.Attr) slog.Attr {
 		return slog.Attr{}
 	}
 	return a
+}
+
+// Executable is the path of the running binary: os.Executable, or where
+// arg0 leads when that fails because /proc is not mounted (dpkg runs the
+// kernel hooks in chroots so; they call pkginitrd by its full path).
+func Executable(arg0 string) string { return executable(os.Executable, arg0) }
+
+func executable(self func() (string, error), arg0 string) string {
+	if p, err := self(); err == nil {
+		return p
+	}
+	if p, err := exec.LookPath(arg0); err == nil {
+		if abs, err := filepath.Abs(p); err == nil {
+			return abs
+		}
+	}
+	return ""
 }
 
 // Version returns the module version or VCS revision the binary was built from.

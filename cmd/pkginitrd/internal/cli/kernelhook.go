@@ -21,6 +21,11 @@ is set and its first word is not configure (postinst) or remove (postrm),
 and when INITRD=No, like initramfs-tools' hooks. SOURCE_DATE_EPOCH sets
 every file's mtime. The flags are those of kernel-install (the installed
 hooks pass none; edit them in /etc/kernel to add some).
+
+A hook never fails the package manager for want of a host description: when
+host-only detection cannot work (no /proc/modules, a chroot, a container,
+or detection fails) it builds a generic image and says why in one warning
+line. It fails only when no image can be built, naming the cause.
 `
 
 func runKernelHook(ctx context.Context, env Env, args []string) error {

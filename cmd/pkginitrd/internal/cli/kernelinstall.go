@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"path/filepath"
@@ -34,6 +35,9 @@ configuration (/etc/pkginitrd/pkginitrd.toml, /etc/pkginitrd/conf.d/*.toml;
 not the working directory's). With KERNEL_INSTALL_ROOT (kernel-install
 --root=) modules and configuration are read below that root and the image is
 generic: the machine running the build is not the one that boots it.
+Where host-only detection cannot work (no /proc/modules, a chroot, a
+container, or detection fails) the image is generic too, after one warning
+line saying why.
 KERNEL_INSTALL_VERBOSE=1 says what the plugin does and why.
 SOURCE_DATE_EPOCH sets every file's mtime, as for build.
 
@@ -118,10 +122,26 @@ func execute(ctx context.Context, env Env, h hookFlags, p kernelinstall.Plan, ve
 	if opts.Mtime, err = sourceDateEpoch(env.Getenv); err != nil {
 		return err
 	}
+	root := "/"
+	if h.sysroot != "" {
+		root = h.sysroot
+	}
+	if why := kernelinstall.HostOnlyBlocker(root, opts.ProcDir); why != "" && !opts.Generic {
+		fmt.Fprintf(env.Stderr, "pkginitrd: warning: host-only detection cannot work here: %s; building a generic image\n", why)
+		opts.Generic = true
+	}
 	if err := p.CheckModules(); err != nil {
 		return err
 	}
 	res, err := pipeline.Run(ctx, opts)
+	// A kernel hook must not fail the package manager for want of a host
+	// description: a generic image boots this machine too.
+	var he *pipeline.HostError
+	if errors.As(err, &he) && !opts.Generic {
+		fmt.Fprintf(env.Stderr, "pkginitrd: warning: %s; building a generic image\n", strings.ReplaceAll(he.Error(), "\n", " "))
+		opts.Generic = true
+		res, err = pipeline.Run(ctx, opts)
+	}
 	if err != nil {
 		return fmt.Errorf("build initrd for %s: %w", p.KVer, err)
 	}

@@ -3,10 +3,17 @@ package cli
 import (
 	"bytes"
 	"context"
+	"debug/elf"
+	"encoding/binary"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	kernelinstall "github.com/pkginitrd/pkginitrd/kernel-install"
+	"github.com/pkginitrd/pkginitrd/pipeline"
 )
 
 func runCLIEnv(t *testing.T, environ map[string]string, args ...string) (code int, stdout, stderr string) {
@@ -143,4 +150,95 @@ func TestKernelHookPostrm(t *testing.T) {
 func isFile(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.Mode().IsRegular()
+}
+
+// TestHookFallsBackToGeneric runs a hook's build on fake hosts (--sysroot)
+// where host-only detection cannot work: the build goes on as a generic
+// one after exactly one warning line saying why. The module tree is empty
+// and the build offline with an empty cache, so it fails later, naming
+// that cause instead of the host.
+func TestHookFallsBackToGeneric(t *testing.T) {
+	const kver = "6.1.0-9-amd64"
+	for _, tc := range []struct {
+		name  string
+		files map[string]string // below the fake host
+		flags hookFlags
+		warn  string // in the warning line; "" = no warning
+	}{
+		{"no /proc/modules (chroot without /proc)", nil, hookFlags{}, "proc/modules (is /proc mounted?)"},
+		{"container", map[string]string{"proc/modules": "", ".dockerenv": ""}, hookFlags{}, "container (docker)"},
+		{"detection fails", map[string]string{"proc/modules": "ext4 1 0 - Live 0x0\n"}, hookFlags{}, "mountinfo"},
+		{"generic asked for", nil, hookFlags{generic: true}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			host := filepath.Join(dir, "host")
+			if err := os.MkdirAll(filepath.Join(host, "proc"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for p, c := range tc.files {
+				mkfile(t, filepath.Join(host, p), c)
+			}
+			mods := filepath.Join(dir, "modules", kver)
+			mkfile(t, filepath.Join(mods, "modules.order"), "")
+			h := tc.flags
+			h.sysroot, h.cacheDir, h.offline = host, filepath.Join(dir, "cache"), true
+			p := kernelinstall.Plan{Kind: kernelinstall.Build, KVer: kver, ModulesDir: mods, Output: filepath.Join(dir, "initrd.img-"+kver)}
+			var out, errb bytes.Buffer
+			env := Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }, Executable: staticELF(t)}
+			err := execute(context.Background(), env, h, p, false)
+			var warnings []string
+			for _, l := range strings.Split(errb.String(), "\n") {
+				if strings.Contains(l, "warning") {
+					warnings = append(warnings, l)
+				}
+			}
+			if tc.warn == "" && len(warnings) != 0 || tc.warn != "" && (len(warnings) != 1 || !strings.Contains(warnings[0], tc.warn) || !strings.HasSuffix(warnings[0], "building a generic image")) {
+				t.Errorf("hook build on %s: warnings %q, want one naming %q and the generic image", tc.name, warnings, tc.warn)
+			}
+			var he *pipeline.HostError
+			if err == nil || errors.As(err, &he) || !strings.Contains(err.Error(), kver) {
+				t.Errorf("hook build on %s (offline, empty cache) = %v, want a generic build's error naming %s", tc.name, err, kver)
+			}
+			t.Logf("error: %v", err)
+		})
+	}
+}
+
+// staticELF writes the smallest file debug/elf reads as a static x86-64
+// executable: a header and no program headers (so no interpreter).
+func staticELF(t *testing.T) string {
+	t.Helper()
+	h := make([]byte, 64)
+	copy(h, "\x7fELF\x02\x01\x01")
+	binary.LittleEndian.PutUint16(h[16:], uint16(elf.ET_EXEC))
+	binary.LittleEndian.PutUint16(h[18:], uint16(elf.EM_X86_64))
+	binary.LittleEndian.PutUint32(h[20:], uint32(elf.EV_CURRENT))
+	binary.LittleEndian.PutUint16(h[52:], 64) // e_ehsize
+	p := filepath.Join(t.TempDir(), "pkginitrd")
+	if err := os.WriteFile(p, h, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestExecutableWithoutProc(t *testing.T) {
+	noProc := func() (string, error) { return "", errors.New("readlink /proc/self/exe: no such file or directory") }
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh in PATH")
+	}
+	for _, tc := range []struct {
+		name, arg0, want string
+		self             func() (string, error)
+	}{
+		{"/proc mounted", "x", "/usr/bin/pkginitrd", func() (string, error) { return "/usr/bin/pkginitrd", nil }},
+		{"full path (the hooks)", sh, sh, noProc},
+		{"found in PATH", "sh", sh, noProc},
+		{"nowhere", filepath.Join(t.TempDir(), "pkginitrd"), "", noProc},
+	} {
+		if got := executable(tc.self, tc.arg0); got != tc.want {
+			t.Errorf("%s: executable(%q) = %q, want %q", tc.name, tc.arg0, got, tc.want)
+		}
+	}
 }
