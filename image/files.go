@@ -76,9 +76,7 @@ func (fr *fileReader) entry(h *cpio.Header, data io.Reader) error {
 	if h.Type() != cpio.TypeReg {
 		return nil
 	}
-	if err := fr.read(f, h, data); err != nil {
-		return fmt.Errorf("read %s: %w", name, err)
-	}
+	keep := slices.Contains(fr.keep, name)
 	if h.Nlink >= 2 {
 		key := linkKey{h.DevMajor, h.DevMinor, h.Ino, h.Type()}
 		g := fr.links[key]
@@ -90,16 +88,22 @@ func (fr *fileReader) entry(h *cpio.Header, data io.Reader) error {
 		if h.Size > 0 || g.data == nil {
 			g.data = f
 		}
+		// The contents usually come with the last member (GNU cpio):
+		// keep them for a kept member met before.
+		keep = keep || slices.ContainsFunc(g.members, func(m *File) bool { return slices.Contains(fr.keep, m.Path) })
+	}
+	if err := fr.read(f, h, data, keep); err != nil {
+		return fmt.Errorf("read %s: %w", name, err)
 	}
 	return nil
 }
 
 // read hashes (and keeps, if asked) the contents of a regular file.
-func (fr *fileReader) read(f *File, h *cpio.Header, data io.Reader) error {
+func (fr *fileReader) read(f *File, h *cpio.Header, data io.Reader, keep bool) error {
 	sum := sha256.New()
 	var w io.Writer = sum
 	var kept strings.Builder
-	keep := slices.Contains(fr.keep, f.Path) && h.Size <= maxKeep
+	keep = keep && h.Size <= maxKeep
 	if keep {
 		w = io.MultiWriter(sum, &kept)
 	}
