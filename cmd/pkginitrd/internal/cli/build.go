@@ -102,7 +102,6 @@ func runBuild(ctx context.Context, env Env, args []string) error {
 	opts.Output = *output
 	opts.Manifest = *manifest
 	opts.SBOM, opts.SBOMFormat = *sbomPath, *sbomFmt
-	opts.Version = Version()
 	opts.Packages = packages
 	opts.Offline = *offline
 	opts.Stage0 = env.Executable
