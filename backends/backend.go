@@ -22,6 +22,9 @@ type Package struct {
 	// version, e.g. "http://deb.debian.org/debian-security" and
 	// "bookworm-security" ("" when it could not tell).
 	Repository, Suite string
+	// URL is the archive's download URL as the package manager reported
+	// it ("" when it did not).
+	URL string
 }
 
 // Repository is one package repository: a base URL, its suites and

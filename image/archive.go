@@ -7,7 +7,11 @@ package image
 
 import (
 	"context"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"path"
@@ -23,12 +27,22 @@ const pathMax = 4096
 // ArchiveOptions are the fixed metadata of every entry.
 type ArchiveOptions struct {
 	Mtime int64 // mtime of every entry: SOURCE_DATE_EPOCH, or 0
+	Sums  bool  // hash every regular file into ArchiveStats.Sums (for an SBOM)
 }
 
 // ArchiveStats describes a written cpio archive.
 type ArchiveStats struct {
 	Entries int   // entries written, the trailer not counted
 	Bytes   int64 // length of the uncompressed archive, trailer and padding included
+	// Sums holds the checksums of each regular file and hard link by path,
+	// when ArchiveOptions.Sums asked for them.
+	Sums map[string]Sum
+}
+
+// Sum is the checksums of one file's contents (hex). SPDX 2.3 requires
+// SHA-1 for files besides any other algorithm.
+type Sum struct {
+	SHA1, SHA256 string
 }
 
 // copyBufSize is the buffer WriteArchive reuses for every file.
@@ -50,6 +64,11 @@ func WriteArchive(ctx context.Context, w io.Writer, t *fstree.Tree, opts Archive
 	cw := cpio.NewWriter(w)
 	buf := make([]byte, copyBufSize)
 	var stats ArchiveStats
+	var hashes *fileHashes
+	if opts.Sums {
+		hashes = &fileHashes{sha1: sha1.New(), sha256: sha256.New()}
+		stats.Sums = map[string]Sum{}
+	}
 	for i, e := range entries {
 		if err := ctx.Err(); err != nil {
 			return stats, fmt.Errorf("write archive: %w", err)
@@ -62,11 +81,26 @@ func WriteArchive(ctx context.Context, w io.Writer, t *fstree.Tree, opts Archive
 			return stats, fmt.Errorf("write %s (from %s): %w", e.Path, origin(e), err)
 		}
 		if data != nil {
-			if err := copyFile(cw, data, buf); err != nil {
+			var dst io.Writer = cw
+			if hashes != nil {
+				dst = hashes.reset(cw)
+			}
+			if err := copyFile(dst, data, buf); err != nil {
 				return stats, err
+			}
+			if hashes != nil {
+				stats.Sums[data.Path] = hashes.sum()
 			}
 		}
 		stats.Entries++
+	}
+	if hashes != nil {
+		// Every member of a hard-link group has the contents of its File.
+		for i, e := range entries {
+			if f := plan[i].file; f != nil && f != e {
+				stats.Sums[e.Path] = stats.Sums[f.Path]
+			}
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return stats, fmt.Errorf("write archive: %w", err)
@@ -194,9 +228,25 @@ func header(e *fstree.Entry, in inode, opts ArchiveOptions) (h cpio.Header, data
 	return h, data, nil
 }
 
+// fileHashes computes the Sum of one file at a time.
+type fileHashes struct {
+	sha1, sha256 hash.Hash
+}
+
+// reset starts a new file, returning a writer that writes to w and hashes.
+func (h *fileHashes) reset(w io.Writer) io.Writer {
+	h.sha1.Reset()
+	h.sha256.Reset()
+	return io.MultiWriter(w, h.sha1, h.sha256)
+}
+
+func (h *fileHashes) sum() Sum {
+	return Sum{SHA1: hex.EncodeToString(h.sha1.Sum(nil)), SHA256: hex.EncodeToString(h.sha256.Sum(nil))}
+}
+
 // copyFile copies f's contents into cw, checking that the source holds
 // exactly f.Size bytes.
-func copyFile(cw *cpio.Writer, f *fstree.Entry, buf []byte) (err error) {
+func copyFile(cw io.Writer, f *fstree.Entry, buf []byte) (err error) {
 	rc, err := f.Open()
 	if err != nil {
 		return fmt.Errorf("write %s (from %s): %w", f.Path, origin(f), err)

@@ -20,6 +20,7 @@ type Options struct {
 	Compression compress.Format // of the main segment; "" means compress.Zstd
 	Mtime       int64           // mtime of every entry: SOURCE_DATE_EPOCH, or 0
 	Early       *fstree.Tree    // optional uncompressed segment written first (microcode, see MicrocodeTree)
+	Sums        bool            // hash every file (SegmentStats.Sums), for an SBOM
 	// Mode is the image file's permission bits for Build; 0 means 0600, as
 	// dracut and initramfs-tools do: an image can carry keys (--include).
 	Mode fs.FileMode
@@ -85,7 +86,7 @@ func Write(ctx context.Context, w io.Writer, main *fstree.Tree, opts Options) (*
 	cw := &countingWriter{w: bw}
 	res := &Result{}
 	if opts.Early != nil && opts.Early.Len() > 0 {
-		st, err := WriteArchive(ctx, cw, opts.Early, ArchiveOptions{Mtime: opts.Mtime})
+		st, err := WriteArchive(ctx, cw, opts.Early, ArchiveOptions{Mtime: opts.Mtime, Sums: opts.Sums})
 		if err != nil {
 			return nil, fmt.Errorf("early segment: %w", err)
 		}
@@ -98,7 +99,7 @@ func Write(ctx context.Context, w io.Writer, main *fstree.Tree, opts Options) (*
 	if err != nil {
 		return nil, err
 	}
-	st, err := WriteArchive(ctx, zw, main, ArchiveOptions{Mtime: opts.Mtime})
+	st, err := WriteArchive(ctx, zw, main, ArchiveOptions{Mtime: opts.Mtime, Sums: opts.Sums})
 	if cerr := zw.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("%s: %w", comp, cerr)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/pkginitrd/pkginitrd/backends/unpack"
 	confd "github.com/pkginitrd/pkginitrd/conf.d"
 	"github.com/pkginitrd/pkginitrd/image"
+	"github.com/pkginitrd/pkginitrd/image/sbom"
 	"github.com/pkginitrd/pkginitrd/internal/atomicfile"
 	"github.com/pkginitrd/pkginitrd/internal/compress"
 	"github.com/pkginitrd/pkginitrd/internal/fstree"
@@ -63,6 +64,9 @@ type Options struct {
 	Generic       bool
 	Output        string
 	Manifest      string // optional path of the JSON manifest
+	SBOM          string // optional path of the SBOM
+	SBOMFormat    string // sbom.SPDX (default) or sbom.CycloneDX
+	Version       string // pkginitrd's version, recorded in the image's manifest and the SBOM
 	Includes      []Include
 	Packages      []string // extra packages on top of the configuration
 	CacheDir      string
@@ -115,7 +119,10 @@ func (b *build) build(ctx context.Context, steps []step) (*Result, error) {
 	if _, err := compress.ByName(opts.Config.Compression); err != nil {
 		return nil, fmt.Errorf("compression: %w", err)
 	}
-	for _, p := range []string{opts.Output, opts.Manifest} {
+	if err := sbom.CheckFormat(opts.SBOMFormat); err != nil {
+		return nil, err
+	}
+	for _, p := range []string{opts.Output, opts.Manifest, opts.SBOM} {
 		if p == "" {
 			continue
 		}
@@ -162,8 +169,10 @@ func imageMode(setting, output string) (fs.FileMode, error) {
 func (b *build) lockOutputs() (unlock func()) {
 	imageDir := filepath.Dir(b.opts.Output)
 	names := map[string][]string{imageDir: {filepath.Base(b.opts.Output)}}
-	if m := b.opts.Manifest; m != "" {
-		names[filepath.Dir(m)] = append(names[filepath.Dir(m)], filepath.Base(m))
+	for _, m := range []string{b.opts.Manifest, b.opts.SBOM} {
+		if m != "" {
+			names[filepath.Dir(m)] = append(names[filepath.Dir(m)], filepath.Base(m))
+		}
 	}
 	var locks []*atomicfile.DirLock
 	for dir, own := range names {
@@ -226,8 +235,9 @@ func buildSteps() []step {
 		{"tree", "lay out the image tree: skeleton, packages minus the prune rules, fixups", (*build).layTree},
 		{"modules", "copy the kernel modules and their firmware", (*build).addModules},
 		{"stage0", "add /init, its configuration and the included files", (*build).addStage0},
+		{"describe", "record the packages, modules and build options in the image", (*build).describe},
 		{"write", "write the compressed image", (*build).write},
-		{"outputs", "place the kernel and the manifest beside the image", (*build).outputs},
+		{"outputs", "place the kernel, the manifest and the SBOM beside the image", (*build).outputs},
 	}
 }
 
@@ -508,7 +518,7 @@ func (b *build) write(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := image.Write(ctx, f, b.tree, image.Options{Compression: comp, Mtime: b.opts.Mtime})
+	res, err := image.Write(ctx, f, b.tree, image.Options{Compression: comp, Mtime: b.opts.Mtime, Sums: b.opts.SBOM != ""})
 	if err != nil {
 		return fmt.Errorf("write %s: %w", b.opts.Output, err)
 	}
@@ -530,8 +540,8 @@ func warnExposedIncludes(t *fstree.Tree, mode fs.FileMode, log *slog.Logger) {
 	}
 }
 
-// outputs prepares the kernel beside the image and the manifest, then
-// renames all outputs into place.
+// outputs prepares the kernel beside the image, the manifest and the
+// SBOM, then renames all outputs into place.
 func (b *build) outputs(context.Context) error {
 	if b.kern.Vmlinuz != "" {
 		dst := b.vmlinuzPath()
@@ -548,6 +558,11 @@ func (b *build) outputs(context.Context) error {
 		}
 		if err := b.result.Manifest.Encode(f); err != nil {
 			return fmt.Errorf("write %s: %w", b.opts.Manifest, err)
+		}
+	}
+	if b.opts.SBOM != "" {
+		if err := b.writeSBOM(); err != nil {
+			return err
 		}
 	}
 	return b.out.Commit()

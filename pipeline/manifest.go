@@ -4,10 +4,10 @@ import (
 	"encoding/json"
 	"io"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
+	"github.com/pkginitrd/pkginitrd/image/manifest"
 	"github.com/pkginitrd/pkginitrd/internal/fstree"
 	"github.com/pkginitrd/pkginitrd/modules"
 )
@@ -33,17 +33,9 @@ type Manifest struct {
 }
 
 // ManifestPackage is one package unpacked into the image, with the
-// repository (URL) and suite the package manager took it from.
-type ManifestPackage struct {
-	Name    string `json:"name"`
-	Version string `json:"version"`
-	Arch    string `json:"arch"`
-	// Repository and Suite are where the backend took it from, when it
-	// knows; Backend is the package manager that resolved it (apt, dnf, ...).
-	Repository string `json:"repository,omitempty"`
-	Suite      string `json:"suite,omitempty"`
-	Backend    string `json:"backend,omitempty"`
-}
+// repository (URL) and suite the package manager took it from: the same
+// record as in the manifest the image carries.
+type ManifestPackage = manifest.Package
 
 // ManifestModule is one kernel module copied into the image.
 type ManifestModule struct {
@@ -65,9 +57,7 @@ func (b *build) manifest() *Manifest {
 		BytesByOrigin: map[string]int64{},
 		Timings:       map[string]int64{"total": time.Since(b.start).Milliseconds()},
 	}
-	for _, p := range b.pkgs {
-		m.Packages = append(m.Packages, ManifestPackage{Name: p.Name, Version: p.Version, Arch: p.Arch, Repository: p.Repository, Suite: p.Suite, Backend: b.backendName()})
-	}
+	m.Packages = b.manifestPackages()
 	for _, mod := range set.Modules {
 		m.Modules = append(m.Modules, ManifestModule{Name: mod.Name, Size: mod.Size, Reasons: mod.Reasons})
 	}
@@ -83,7 +73,6 @@ func (b *build) manifest() *Manifest {
 	for k, v := range b.timings {
 		m.Timings[k] = v.Milliseconds()
 	}
-	sort.Slice(m.Packages, func(i, j int) bool { return m.Packages[i].Name < m.Packages[j].Name })
 	return m
 }
 

@@ -147,7 +147,7 @@ func (d *Driver) warm(st state, key string, req backends.Request) []backends.Pac
 func packages(st state, ents []entry) []backends.Package {
 	out := make([]backends.Package, 0, len(ents))
 	for _, e := range ents {
-		out = append(out, backends.Package{Name: e.Name, Version: e.Version, Arch: e.Arch, Path: filepath.Join(st.archives(), e.File), Repository: e.Repository, Suite: e.Suite, SHA256: e.SHA256})
+		out = append(out, backends.Package{Name: e.Name, Version: e.Version, Arch: e.Arch, Path: filepath.Join(st.archives(), e.File), Repository: e.Repository, Suite: e.Suite, SHA256: e.SHA256, URL: e.URI})
 	}
 	return backends.Filter(out, nil)
 }

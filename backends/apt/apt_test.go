@@ -168,6 +168,9 @@ func testFetch(t *testing.T, release string) *backends.Package {
 		t.Fatalf("Fetch(busybox, %s) = %v", release, err)
 	}
 	checkPackages(t, "Fetch(busybox, "+release+")", pkgs, "busybox", "libc6")
+	if bb := find(pkgs, "busybox"); bb != nil && (!strings.HasPrefix(bb.URL, mirror+"/pool/") || !strings.HasSuffix(bb.URL, ".deb")) {
+		t.Errorf("busybox URL = %q, want the archive's URL under %s/pool/", bb.URL, mirror)
+	}
 	if rec.count("install") != 1 || rec.count("download") != 1 {
 		t.Errorf("cold Fetch ran %q, want one install --print-uris and one download", rec.cmds)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/pkginitrd/pkginitrd/image/sbom"
 	"github.com/pkginitrd/pkginitrd/pipeline"
 )
 
@@ -26,18 +27,21 @@ The kernel is, in order: --kernel-package (the distribution's kernel package,
 fetched and cached; its vmlinuz is placed beside the image), --modules-dir,
 --kernel-version under /usr/lib/modules, or the newest kernel there.
 
-The image, the kernel beside it and the manifest are written to temporary
-files and renamed over the old ones together at the end, so a failed or
-interrupted build leaves the previous outputs as they were. The image is
+The image, the kernel beside it, the manifest and the SBOM are written to
+temporary files and renamed over the old ones together at the end, so a
+failed or interrupted build leaves the previous outputs as they were. The image is
 mode 0600 unless --mode or image_mode says otherwise; a rebuild keeps the
 replaced image's mode. SOURCE_DATE_EPOCH sets every file's mtime (default
-0): the same inputs give a byte-identical image.
+0): the same inputs give a byte-identical image (and SBOM, whose creation
+time is SOURCE_DATE_EPOCH). The image also carries a small manifest of
+itself (packages, modules, build options) that 'pkginitrd inspect' shows.
 
 Examples:
   pkginitrd build --generic --kernel-package linux-image-amd64 -o initrd.img
   pkginitrd build --kernel-version 6.1.0-26-amd64 --compression xz
   pkginitrd build --generic --release trixie --kernel-package linux-image-amd64
   pkginitrd build --generic --distribution fedora --release 41 -o initrd.img
+  pkginitrd build --generic --kernel-package linux-image-amd64 --sbom initrd.spdx.json
 `
 
 func runBuild(ctx context.Context, env Env, args []string) error {
@@ -52,6 +56,8 @@ func runBuild(ctx context.Context, env Env, args []string) error {
 		mirror   = fs.String("mirror", "", "package mirror URL (default from config)")
 		offline  = fs.Bool("offline", false, "never use the network: build from the cache only")
 		manifest = fs.String("manifest", "", "also write a JSON manifest (packages, modules, sizes) to this path")
+		sbomPath = fs.String("sbom", "", "also write a software bill of materials (packages, files with SHA-256) to this path")
+		sbomFmt  = fs.String("sbom-format", sbom.SPDX, "format of --sbom: spdx (SPDX 2.3 JSON) or cyclonedx (CycloneDX 1.5 JSON)")
 		mode     = fs.String("mode", "", "file mode of the image, octal, e.g. 0644 (default from config image_mode; else the replaced image's mode; else 0600)")
 		fwDir    = fs.String("firmware-dir", "/usr/lib/firmware", "where the firmware files the image's modules name are taken from (missing files are warnings)")
 		verbose  = fs.Bool("verbose", false, "log every step")
@@ -96,6 +102,7 @@ func runBuild(ctx context.Context, env Env, args []string) error {
 	cfg.Features = append(cfg.Features, features...)
 	opts.Output = *output
 	opts.Manifest = *manifest
+	opts.SBOM, opts.SBOMFormat = *sbomPath, *sbomFmt
 	opts.Packages = packages
 	opts.Offline = *offline
 	opts.Stage0 = env.Executable

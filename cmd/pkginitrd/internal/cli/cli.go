@@ -55,6 +55,21 @@ func commands() []command {
 // errUsage marks errors already explained by a usage message.
 var errUsage = errors.New("usage")
 
+// exitError makes a command exit with code, printing err unless it is nil.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e exitError) Unwrap() error { return e.err }
+
 // NotifyContext returns a copy of ctx cancelled by SIGINT, SIGTERM or
 // SIGHUP (the terminal or ssh session went away): a build then stops and
 // removes its temporary files. stop restores the default handling.
@@ -80,6 +95,13 @@ func Main(ctx context.Context, env Env) int {
 			continue
 		}
 		err := c.run(ctx, env, args[1:])
+		var exit exitError
+		if errors.As(err, &exit) {
+			if exit.err != nil && !errors.Is(exit.err, errUsage) {
+				fmt.Fprintf(env.Stderr, "pkginitrd %s: %v\n", c.name, exit.err)
+			}
+			return exit.code
+		}
 		switch {
 		case err == nil:
 			return 0

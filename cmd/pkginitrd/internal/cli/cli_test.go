@@ -40,7 +40,7 @@ func TestHelpIsComplete(t *testing.T) {
 		}
 	}
 	_, out, _ = runCLI(t, "build", "--help")
-	for _, flag := range []string{"kernel-version", "modules-dir", "generic", "output", "compression", "include", "package", "release", "mirror", "cache-dir", "kernel-package", "offline", "manifest", "mode", "SOURCE_DATE_EPOCH"} {
+	for _, flag := range []string{"kernel-version", "modules-dir", "generic", "output", "compression", "include", "package", "release", "mirror", "cache-dir", "kernel-package", "offline", "manifest", "sbom", "sbom-format", "mode", "SOURCE_DATE_EPOCH"} {
 		if !strings.Contains(out, flag) {
 			t.Errorf("build --help lacks %s", flag)
 		}

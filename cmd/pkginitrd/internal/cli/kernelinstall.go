@@ -107,6 +107,7 @@ func execute(ctx context.Context, env Env, h hookFlags, p kernelinstall.Plan, ve
 		CacheDir:      h.cacheDir,
 		Offline:       h.offline,
 		Stage0:        env.Executable,
+		Version:       Version(),
 		ProcDir:       "/proc",
 		SysDir:        "/sys",
 		Logger:        newLogger(env.Stderr, h.verbose, false),

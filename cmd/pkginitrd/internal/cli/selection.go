@@ -52,7 +52,7 @@ func (s *selection) options(env Env, fs *flag.FlagSet) (pipeline.Options, error)
 		generic = s.generic // --generic or --generic=false wins
 	}
 	opts := pipeline.Options{Config: cfg, KernelVersion: s.kver, ModulesDir: s.modDir, KernelPackage: s.kpkg,
-		Generic: generic, ProcDir: proc, SysDir: sys, CacheDir: s.cacheDir}
+		Generic: generic, ProcDir: proc, SysDir: sys, CacheDir: s.cacheDir, Version: Version()}
 	if opts.CacheDir == "" {
 		dir, err := cache.Dir(env.Getenv)
 		if err != nil {
