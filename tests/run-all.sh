@@ -17,7 +17,7 @@ apt-get install -y -q --no-install-recommends \
   qemu-system-x86 cpio gdisk fdisk mount e2fsprogs xfsprogs btrfs-progs dosfstools \
   squashfs-tools xorriso mtools zstd xz-utils lz4 bzip2 binutils kmod cryptsetup-bin lvm2 dpkg-dev \
   debian-archive-keyring ca-certificates gpg dracut-core bc isolinux syslinux-common systemd \
-  dnf rpm createrepo-c gnupg
+  dnf rpm createrepo-c gnupg ovmf sbsigntool systemd-boot-efi openssl
 
 command -v go >/dev/null || { echo "run-all: Go is required (go.mod names the version)" >&2; exit 1; }
 
