@@ -42,6 +42,9 @@ func TestBootUKI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := os.MkdirAll(filepath.Join(esp, "EFI", "BOOT"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	writeFile(t, filepath.Join(esp, "EFI", "BOOT", "BOOTX64.EFI"), uki, 0o644)
 	vars, err := os.ReadFile(ovmfVars)
 	if err != nil {

@@ -135,11 +135,12 @@ func runBuild(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	m := res.Manifest
-	fmt.Fprintf(env.Stdout, "%s: %d bytes, kernel %s, %d packages, %d modules, %d files\n",
-		opts.Output, m.Size, m.KernelVersion, len(m.Packages), len(m.Modules), m.Files)
+	what := opts.Output
 	if res.UKI {
-		fmt.Fprintf(env.Stdout, "%s: unified kernel image\n", opts.Output)
+		what += ": unified kernel image; its initrd"
 	}
+	fmt.Fprintf(env.Stdout, "%s: %d bytes, kernel %s, %d packages, %d modules, %d files\n",
+		what, m.Size, m.KernelVersion, len(m.Packages), len(m.Modules), m.Files)
 	if res.Vmlinuz != "" {
 		fmt.Fprintf(env.Stdout, "%s: kernel image\n", res.Vmlinuz)
 	}
