@@ -52,6 +52,8 @@ type Config struct {
 	Unpack UnpackLimits `toml:"unpack,omitempty"`
 	// Cache configures the package cache.
 	Cache Cache `toml:"cache"`
+	// UKI configures unified kernel images (build --uki).
+	UKI UKI `toml:"uki"`
 
 	Distributions map[string]Distribution `toml:"distributions"`
 }
@@ -122,6 +124,16 @@ type Cache struct {
 	MaxSize Size `toml:"max_size"`
 }
 
+// UKI configures unified kernel images.
+type UKI struct {
+	// Cmdline is the kernel command line of a UKI when --cmdline is not
+	// given (host-only builds otherwise read /etc/kernel/cmdline).
+	Cmdline string `toml:"cmdline,omitempty"`
+	// Stub is the systemd-stub inside the distribution's stub package, a
+	// glob pattern relative to the package root (one file must match).
+	Stub string `toml:"stub"`
+}
+
 // Distribution holds what pkginitrd knows about one distribution.
 type Distribution struct {
 	Backend string `toml:"backend"`
@@ -137,6 +149,8 @@ type Distribution struct {
 	Shell           []string              `toml:"shell"`
 	Fsck            map[string]string     `toml:"fsck"`
 	Features        map[string]Feature    `toml:"features,omitempty"`
+	// StubPackage ships systemd-stub (UKI.Stub), fetched for --uki.
+	StubPackage string `toml:"stub_package,omitempty"`
 }
 
 // Repository is one package repository of a distribution, named by its key

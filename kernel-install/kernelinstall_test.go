@@ -79,6 +79,16 @@ func TestPlanPlugin(t *testing.T) {
 			"KERNEL_INSTALL_PLUGINS": "/x/50-pkginitrd.install /usr/lib/kernel/install.d/90-loaderentry.install"}, Build, "/st/initrd", "", "building"},
 		{"debian stager in KERNEL_INSTALL_PLUGINS", add(plain), map[string]string{"KERNEL_INSTALL_STAGING_AREA": "/st", "KERNEL_INSTALL_ROOT": debian,
 			"KERNEL_INSTALL_PLUGINS": "/x/50-pkginitrd.install /usr/lib/kernel/install.d/55-initrd.install"}, Skip, "", "", "55-initrd.install stages it"},
+		{"layout=uki", add(debian), map[string]string{"KERNEL_INSTALL_STAGING_AREA": "/st", "KERNEL_INSTALL_ROOT": debian, "KERNEL_INSTALL_LAYOUT": "uki"},
+			Build, "/st/uki.efi", filepath.Join(debian, "usr/lib/modules", kver), "unified kernel image"},
+		{"layout=uki, uki_generator us", add(prebuilt), map[string]string{"KERNEL_INSTALL_STAGING_AREA": "/st", "KERNEL_INSTALL_ROOT": prebuilt, "KERNEL_INSTALL_LAYOUT": "uki",
+			"KERNEL_INSTALL_UKI_GENERATOR": "pkginitrd"}, Build, "/st/uki.efi", "", "unified kernel image"},
+		{"layout=uki, uki_generator ukify", add(plain), map[string]string{"KERNEL_INSTALL_STAGING_AREA": "/st", "KERNEL_INSTALL_ROOT": plain, "KERNEL_INSTALL_LAYOUT": "uki",
+			"KERNEL_INSTALL_UKI_GENERATOR": "ukify"}, Build, "/st/initrd", "", "building the initrd"},
+		{"layout=uki, kernel is a UKI", add(plain), map[string]string{"KERNEL_INSTALL_STAGING_AREA": "/st", "KERNEL_INSTALL_ROOT": plain, "KERNEL_INSTALL_LAYOUT": "uki",
+			"KERNEL_INSTALL_IMAGE_TYPE": "uki"}, Skip, "", "", "carries its own initrd"},
+		{"layout=uki, other initrd generator", add(plain), map[string]string{"KERNEL_INSTALL_STAGING_AREA": "/st", "KERNEL_INSTALL_ROOT": plain, "KERNEL_INSTALL_LAYOUT": "uki",
+			"KERNEL_INSTALL_INITRD_GENERATOR": "dracut"}, Skip, "", "", "GENERATOR=dracut"},
 		{"unmerged /usr", []string{"add", kver, "/e", "/k/vmlinuz"}, map[string]string{"KERNEL_INSTALL_STAGING_AREA": "/st", "KERNEL_INSTALL_ROOT": unmerged},
 			Build, "/st/initrd", filepath.Join(unmerged, "lib/modules", kver), "building"},
 	}
@@ -97,6 +107,9 @@ func TestPlanPlugin(t *testing.T) {
 			}
 			if tc.modDir != "" && p.ModulesDir != tc.modDir {
 				t.Errorf("PlanPlugin(%q) modules = %q, want %q", tc.args, p.ModulesDir, tc.modDir)
+			}
+			if wantUKI := strings.HasSuffix(tc.output, "uki.efi"); p.UKI != wantUKI || wantUKI && p.KernelImage != tc.args[3] {
+				t.Errorf("PlanPlugin(%q) UKI = %v of %q, want %v of %q", tc.args, p.UKI, p.KernelImage, wantUKI, tc.args[3])
 			}
 			if tc.kind == Build && p.Root != normRoot(tc.env["KERNEL_INSTALL_ROOT"]) {
 				t.Errorf("PlanPlugin(%q) root = %q, want %q", tc.args, p.Root, tc.env["KERNEL_INSTALL_ROOT"])
@@ -209,5 +222,25 @@ func linkInit(t *testing.T, proc, dir string) {
 	}
 	if err := os.Symlink(dir, filepath.Join(proc, "1/root")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestCmdline(t *testing.T) {
+	root, conf := t.TempDir(), t.TempDir()
+	if got, err := Cmdline(root, ""); got != "" || err != nil {
+		t.Errorf("Cmdline without files = %q, %v; want none", got, err)
+	}
+	steps := []struct {
+		file, content, want string
+	}{
+		{filepath.Join(root, "usr/lib/kernel/cmdline"), "quiet\n", "quiet"},
+		{filepath.Join(root, "etc/kernel/cmdline"), "root=LABEL=r ro\n  console=ttyS0\n", "root=LABEL=r ro console=ttyS0"},
+		{filepath.Join(conf, "cmdline"), "from conf root", "from conf root"},
+	}
+	for _, s := range steps { // each file wins over the ones before it
+		mkfile(t, s.file, s.content)
+		if got, err := Cmdline(root, conf); got != s.want || err != nil {
+			t.Errorf("Cmdline with %s = %q, %v; want %q", s.file, got, err, s.want)
+		}
 	}
 }

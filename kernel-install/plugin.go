@@ -35,6 +35,11 @@ type Plan struct {
 	KVer       string // Build: the kernel version
 	ModulesDir string // Build: its module tree
 	Root       string // Build: system root ("" = /), for the configuration
+	// UKI makes a Build plan write a unified kernel image of KernelImage
+	// (kernel-install's layout=uki).
+	UKI         bool
+	KernelImage string
+	ConfRoot    string // KERNEL_INSTALL_CONF_ROOT, where Cmdline looks first
 }
 
 // ConfigDir is where a Build plan reads the system configuration: the
@@ -78,6 +83,9 @@ type PluginRequest struct {
 	Verbose                           bool   // KERNEL_INSTALL_VERBOSE=1
 	ImageType                         string // KERNEL_INSTALL_IMAGE_TYPE
 	Generator                         string // KERNEL_INSTALL_INITRD_GENERATOR
+	Layout                            string // KERNEL_INSTALL_LAYOUT
+	UKIGenerator                      string // KERNEL_INSTALL_UKI_GENERATOR
+	ConfRoot                          string // KERNEL_INSTALL_CONF_ROOT
 	Staging                           string // KERNEL_INSTALL_STAGING_AREA
 	Root                              string // KERNEL_INSTALL_ROOT, "" for /
 	Plugins                           string // KERNEL_INSTALL_PLUGINS when the caller set it
@@ -93,13 +101,16 @@ func ParsePluginRequest(args []string, getenv func(string) string, root string) 
 		root = getenv("KERNEL_INSTALL_ROOT")
 	}
 	r := PluginRequest{
-		Verb:      args[0],
-		Verbose:   getenv("KERNEL_INSTALL_VERBOSE") == "1",
-		ImageType: getenv("KERNEL_INSTALL_IMAGE_TYPE"),
-		Generator: getenv("KERNEL_INSTALL_INITRD_GENERATOR"),
-		Staging:   getenv("KERNEL_INSTALL_STAGING_AREA"),
-		Root:      normRoot(root),
-		Plugins:   getenv("KERNEL_INSTALL_PLUGINS"),
+		Verb:         args[0],
+		Verbose:      getenv("KERNEL_INSTALL_VERBOSE") == "1",
+		ImageType:    getenv("KERNEL_INSTALL_IMAGE_TYPE"),
+		Generator:    getenv("KERNEL_INSTALL_INITRD_GENERATOR"),
+		Layout:       getenv("KERNEL_INSTALL_LAYOUT"),
+		UKIGenerator: getenv("KERNEL_INSTALL_UKI_GENERATOR"),
+		ConfRoot:     getenv("KERNEL_INSTALL_CONF_ROOT"),
+		Staging:      getenv("KERNEL_INSTALL_STAGING_AREA"),
+		Root:         normRoot(root),
+		Plugins:      getenv("KERNEL_INSTALL_PLUGINS"),
 	}
 	if r.Verb != "add" {
 		if len(args) > 1 {
@@ -139,6 +150,13 @@ func PlanPlugin(r PluginRequest) Plan {
 		return Plan{Kind: Skip, Reason: "the kernel image is a UKI and carries its own initrd"}
 	case r.Generator != "" && r.Generator != "pkginitrd":
 		return Plan{Kind: Skip, Reason: fmt.Sprintf("KERNEL_INSTALL_INITRD_GENERATOR=%s: another initrd generator is selected", r.Generator)}
+	}
+	if r.Layout == "uki" && (r.UKIGenerator == "" || r.UKIGenerator == "pkginitrd") && r.Staging != "" {
+		// Like dracut, an empty uki_generator counts as us; 60-ukify
+		// leaves a uki.efi already in the staging area alone.
+		return Plan{Kind: Build, Reason: fmt.Sprintf("layout=uki: building the unified kernel image for %s", r.KVer),
+			Output: filepath.Join(r.Staging, "uki.efi"), KVer: r.KVer, ModulesDir: modulesDir(r.Root, r.KVer), Root: r.Root,
+			UKI: true, KernelImage: r.KernelImage, ConfRoot: r.ConfRoot}
 	}
 	var output string
 	switch {

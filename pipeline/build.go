@@ -88,6 +88,9 @@ type Options struct {
 	// Keymap is the console keymap to compile into the image (a name or
 	// file for loadkeys); "" = the host's in host-only images, "none" = none.
 	Keymap string
+	// UKI, when set, makes Output a unified kernel image holding the kernel
+	// and the image (build --uki).
+	UKI *UKI
 }
 
 // Result describes a finished build.
@@ -95,6 +98,7 @@ type Result struct {
 	Image    *image.Result
 	Manifest *Manifest
 	Vmlinuz  string // path of the kernel placed beside the image, if any
+	UKI      bool   // Output is a unified kernel image holding Image
 }
 
 // Run performs a build: the steps of buildSteps in order. The outputs (the
@@ -230,6 +234,7 @@ func buildSteps() []step {
 		{"host", "detect the host's loaded modules and root chain (host-only images)", (*build).detectHost},
 		{"resolve", "compute the package set and stage0 features", (*build).resolve},
 		{"kernel", "locate the kernel and its module tree", (*build).locateKernel},
+		{"stub", "find the UKI's systemd-stub, kernel and signing key (--uki)", (*build).findUKIInputs},
 		{"fetch", "resolve and download the packages with the distribution's package manager", (*build).fetch},
 		{"unpack", "unpack the packages into the cache", (*build).unpack},
 		{"tree", "lay out the image tree: skeleton, packages minus the prune rules, fixups", (*build).layTree},
@@ -237,6 +242,7 @@ func buildSteps() []step {
 		{"stage0", "add /init, its configuration and the included files", (*build).addStage0},
 		{"describe", "record the packages, modules and build options in the image", (*build).describe},
 		{"write", "write the compressed image", (*build).write},
+		{"uki", "combine stub, kernel, image, command line and os-release into a UKI and sign it (--uki)", (*build).assembleUKI},
 		{"outputs", "place the kernel, the manifest and the SBOM beside the image", (*build).outputs},
 	}
 }
@@ -261,6 +267,7 @@ type build struct {
 
 	mode fs.FileMode    // of the image file
 	out  atomicfile.Set // the outputs, committed together by the last step
+	uki  ukiInputs
 }
 
 func newBuild(opts Options) (*build, error) {
@@ -514,7 +521,12 @@ func (b *build) write(ctx context.Context) error {
 		return fmt.Errorf("compression: %w", err)
 	}
 	warnExposedIncludes(b.tree, b.mode, b.log)
-	f, err := b.out.Create(b.opts.Output, b.mode)
+	var f io.Writer
+	if b.opts.UKI != nil {
+		f, err = b.ukiInitrd() // the uki step writes Output
+	} else {
+		f, err = b.out.Create(b.opts.Output, b.mode)
+	}
 	if err != nil {
 		return err
 	}
@@ -523,7 +535,7 @@ func (b *build) write(ctx context.Context) error {
 		return fmt.Errorf("write %s: %w", b.opts.Output, err)
 	}
 	res.Path = b.opts.Output
-	b.result = &Result{Image: res}
+	b.result = &Result{Image: res, UKI: b.opts.UKI != nil}
 	return nil
 }
 
@@ -543,7 +555,7 @@ func warnExposedIncludes(t *fstree.Tree, mode fs.FileMode, log *slog.Logger) {
 // outputs prepares the kernel beside the image, the manifest and the
 // SBOM, then renames all outputs into place.
 func (b *build) outputs(context.Context) error {
-	if b.kern.Vmlinuz != "" {
+	if b.kern.Vmlinuz != "" && b.opts.UKI == nil {
 		dst := b.vmlinuzPath()
 		if err := b.prepareCopy(b.kern.Vmlinuz, dst, 0o644); err != nil {
 			return err

@@ -2,9 +2,11 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/pkginitrd/pkginitrd/image/sbom"
+	kernelinstall "github.com/pkginitrd/pkginitrd/kernel-install"
 	"github.com/pkginitrd/pkginitrd/pipeline"
 )
 
@@ -36,12 +38,21 @@ replaced image's mode. SOURCE_DATE_EPOCH sets every file's mtime (default
 time is SOURCE_DATE_EPOCH). The image also carries a small manifest of
 itself (packages, modules, build options) that 'pkginitrd inspect' shows.
 
+--uki writes a unified kernel image instead: the distribution's
+systemd-stub (its stub_package, fetched and cached like any package, or
+--uki-stub) with the kernel (--kernel-package's, --kernel-image, or the
+module tree's vmlinuz), the image, the command line (--cmdline; else
+[uki] cmdline; else, for host-only builds, /etc/kernel/cmdline or
+/usr/lib/kernel/cmdline) and os-release (the image's, else the host's).
+--secureboot-key and --secureboot-cert sign it with sbsign (sbsigntool).
+
 Examples:
   pkginitrd build --generic --kernel-package linux-image-amd64 -o initrd.img
   pkginitrd build --kernel-version 6.1.0-26-amd64 --compression xz
   pkginitrd build --generic --release trixie --kernel-package linux-image-amd64
   pkginitrd build --generic --distribution fedora --release 41 -o initrd.img
   pkginitrd build --generic --kernel-package linux-image-amd64 --sbom initrd.spdx.json
+  pkginitrd build --uki --kernel-package linux-image-amd64 --cmdline "root=LABEL=root ro" -o linux.efi
 `
 
 func runBuild(ctx context.Context, env Env, args []string) error {
@@ -60,6 +71,12 @@ func runBuild(ctx context.Context, env Env, args []string) error {
 		sbomFmt  = fs.String("sbom-format", sbom.SPDX, "format of --sbom: spdx (SPDX 2.3 JSON) or cyclonedx (CycloneDX 1.5 JSON)")
 		mode     = fs.String("mode", "", "file mode of the image, octal, e.g. 0644 (default from config image_mode; else the replaced image's mode; else 0600)")
 		fwDir    = fs.String("firmware-dir", "/usr/lib/firmware", "where the firmware files the image's modules name are taken from (missing files are warnings)")
+		ukiOut   = fs.Bool("uki", false, "write a unified kernel image (systemd-stub + kernel + image) instead of an initrd")
+		kimage   = fs.String("kernel-image", "", "--uki: the kernel image (default: --kernel-package's, else vmlinuz beside the module tree or /boot/vmlinuz-KVER)")
+		cmdline  = fs.String("cmdline", "", "--uki: the kernel command line (default from config [uki] cmdline, else /etc/kernel/cmdline for host-only builds)")
+		stub     = fs.String("uki-stub", "", "--uki: this systemd-stub file instead of the distribution's stub package")
+		sbKey    = fs.String("secureboot-key", "", "--uki: sign with this private key (PEM), with sbsign")
+		sbCert   = fs.String("secureboot-cert", "", "--uki: sign with this certificate (PEM)")
 		verbose  = fs.Bool("verbose", false, "log every step")
 		quiet    = fs.Bool("quiet", false, "log errors only")
 		keymap   = fs.String("keymap", "", "console keymap loaded before passphrase prompts: a name or file for the host's loadkeys (default: the host's, in host-only images; none to leave it out)")
@@ -112,6 +129,9 @@ func runBuild(ctx context.Context, env Env, args []string) error {
 	if opts.Mtime, err = sourceDateEpoch(env.Getenv); err != nil {
 		return err
 	}
+	if opts.UKI, err = ukiOptions(*ukiOut, ukiFlags{*kimage, *cmdline, *stub, *sbKey, *sbCert}, opts); err != nil {
+		return err
+	}
 	for _, s := range includes {
 		inc, err := pipeline.ParseInclude(s)
 		if err != nil {
@@ -124,10 +144,40 @@ func runBuild(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	m := res.Manifest
+	what := opts.Output
+	if res.UKI {
+		what += ": unified kernel image; its initrd"
+	}
 	fmt.Fprintf(env.Stdout, "%s: %d bytes, kernel %s, %d packages, %d modules, %d files\n",
-		opts.Output, m.Size, m.KernelVersion, len(m.Packages), len(m.Modules), m.Files)
+		what, m.Size, m.KernelVersion, len(m.Packages), len(m.Modules), m.Files)
 	if res.Vmlinuz != "" {
 		fmt.Fprintf(env.Stdout, "%s: kernel image\n", res.Vmlinuz)
 	}
 	return nil
+}
+
+// ukiFlags are the build flags that only --uki uses.
+type ukiFlags struct{ kernelImage, cmdline, stub, key, cert string }
+
+// ukiOptions turns --uki and its flags into the pipeline's UKI, with the
+// command line's defaults; without --uki its flags are an error.
+func ukiOptions(on bool, f ukiFlags, opts pipeline.Options) (*pipeline.UKI, error) {
+	if !on {
+		if f != (ukiFlags{}) {
+			return nil, errors.New("--kernel-image, --cmdline, --uki-stub and --secureboot-key/--secureboot-cert need --uki")
+		}
+		return nil, nil
+	}
+	u := &pipeline.UKI{KernelImage: f.kernelImage, Cmdline: f.cmdline, Stub: f.stub, Key: f.key, Cert: f.cert}
+	if u.Cmdline == "" {
+		u.Cmdline = opts.Config.UKI.Cmdline
+	}
+	if u.Cmdline == "" && !opts.Generic {
+		c, err := kernelinstall.Cmdline("", "")
+		if err != nil {
+			return nil, err
+		}
+		u.Cmdline = c
+	}
+	return u, nil
 }

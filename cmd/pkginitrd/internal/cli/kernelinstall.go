@@ -30,6 +30,15 @@ another generator (empty means pkginitrd), and on Debian when
 image (e.g. /usr/lib/modules/KVER/initrd) is copied instead of building.
 remove does nothing: kernel-install deletes the entry directory.
 
+With kernel-install's layout=uki (KERNEL_INSTALL_LAYOUT=uki) and
+uki_generator= empty or pkginitrd, it writes a unified kernel image to
+$KERNEL_INSTALL_STAGING_AREA/uki.efi instead (see build --uki), which
+90-uki-copy.install installs as $BOOT/EFI/Linux/TOKEN-KVER.efi: the kernel
+is KERNEL_IMAGE, the command line the configuration's [uki] cmdline, else
+$KERNEL_INSTALL_CONF_ROOT/cmdline, /etc/kernel/cmdline or
+/usr/lib/kernel/cmdline, and the stub the distribution's stub_package.
+With another uki_generator (ukify) it writes the initrd that one uses.
+
 The image is built for KVER from /usr/lib/modules/KVER with the system
 configuration (/etc/pkginitrd/pkginitrd.toml, /etc/pkginitrd/conf.d/*.toml;
 not the working directory's). With KERNEL_INSTALL_ROOT (kernel-install
@@ -131,6 +140,15 @@ func execute(ctx context.Context, env Env, h hookFlags, p kernelinstall.Plan, ve
 		fmt.Fprintf(env.Stderr, "pkginitrd: warning: host-only detection cannot work here: %s; building a generic image\n", why)
 		opts.Generic = true
 	}
+	if p.UKI {
+		cmdline := cfg.UKI.Cmdline
+		if cmdline == "" {
+			if cmdline, err = kernelinstall.Cmdline(p.Root, p.ConfRoot); err != nil {
+				return err
+			}
+		}
+		opts.UKI = &pipeline.UKI{KernelImage: p.KernelImage, Cmdline: cmdline}
+	}
 	if err := p.CheckModules(); err != nil {
 		return err
 	}
@@ -144,7 +162,7 @@ func execute(ctx context.Context, env Env, h hookFlags, p kernelinstall.Plan, ve
 		res, err = pipeline.Run(ctx, opts)
 	}
 	if err != nil {
-		return fmt.Errorf("build initrd for %s: %w", p.KVer, err)
+		return fmt.Errorf("build %s for %s: %w", filepath.Base(p.Output), p.KVer, err)
 	}
 	if verbose {
 		kind := "host-only"
