@@ -52,6 +52,9 @@ type Config struct {
 	Unpack UnpackLimits `toml:"unpack,omitempty"`
 	// Cache configures the package cache.
 	Cache Cache `toml:"cache"`
+	// Extend is what the kernel-install plugin appends to a distribution's
+	// prebuilt initrd (as `pkginitrd extend` does) instead of copying it as is.
+	Extend Extend `toml:"extend,omitempty"`
 
 	Distributions map[string]Distribution `toml:"distributions"`
 }
@@ -120,6 +123,20 @@ type Cache struct {
 	// MaxSize caps the unpacked package trees ("4GiB"; "0" for no cap): a
 	// build removes the least recently used beyond it.
 	MaxSize Size `toml:"max_size"`
+}
+
+// Extend lists per-host additions to a prebuilt image, as the flags of
+// `pkginitrd extend` of the same names.
+type Extend struct {
+	Include  []string `toml:"include,omitempty"` // "SRC:DEST"
+	Modules  []string `toml:"modules,omitempty"`
+	Crypttab bool     `toml:"crypttab,omitempty"`
+	Cmdline  []string `toml:"cmdline,omitempty"`
+}
+
+// Empty reports whether e adds nothing.
+func (e Extend) Empty() bool {
+	return len(e.Include) == 0 && len(e.Modules) == 0 && !e.Crypttab && len(e.Cmdline) == 0
 }
 
 // Distribution holds what pkginitrd knows about one distribution.
