@@ -15,7 +15,7 @@ import (
 // images were built from, in the package cache's unpacked trees.
 func kernelModulesDir(t *testing.T, e *env, kver string) string {
 	t.Helper()
-	for _, pat := range []string{"trees/*/lib/modules/" + kver + "/kernel", "trees/*/usr/lib/modules/" + kver + "/kernel"} {
+	for _, pat := range []string{"trees/*/tree/lib/modules/" + kver + "/kernel", "trees/*/tree/usr/lib/modules/" + kver + "/kernel"} {
 		if m, _ := filepath.Glob(filepath.Join(e.cacheDir, pat)); len(m) > 0 {
 			return filepath.Dir(m[0])
 		}
