@@ -54,6 +54,9 @@ type Config struct {
 	Cache Cache `toml:"cache"`
 	// UKI configures unified kernel images (build --uki).
 	UKI UKI `toml:"uki"`
+	// Extend is what the kernel-install plugin appends to a distribution's
+	// prebuilt initrd (as `pkginitrd extend` does) instead of copying it as is.
+	Extend Extend `toml:"extend,omitempty"`
 
 	Distributions map[string]Distribution `toml:"distributions"`
 }
@@ -132,6 +135,20 @@ type UKI struct {
 	// Stub is the systemd-stub inside the distribution's stub package, a
 	// glob pattern relative to the package root (one file must match).
 	Stub string `toml:"stub"`
+}
+
+// Extend lists per-host additions to a prebuilt image, as the flags of
+// `pkginitrd extend` of the same names.
+type Extend struct {
+	Include  []string `toml:"include,omitempty"` // "SRC:DEST"
+	Modules  []string `toml:"modules,omitempty"`
+	Crypttab bool     `toml:"crypttab,omitempty"`
+	Cmdline  []string `toml:"cmdline,omitempty"`
+}
+
+// Empty reports whether e adds nothing.
+func (e Extend) Empty() bool {
+	return len(e.Include) == 0 && len(e.Modules) == 0 && !e.Crypttab && len(e.Cmdline) == 0
 }
 
 // Distribution holds what pkginitrd knows about one distribution.

@@ -22,7 +22,7 @@ type File struct {
 	SHA256               string // regular files: hex SHA-256 of the contents
 	Linkname             string // symlinks
 	RdevMajor, RdevMinor uint32 // device nodes
-	Data                 []byte // regular files named in ReadFiles' keep: the contents
+	Data                 []byte // regular files ReadFiles or Files was asked to keep: the contents
 }
 
 // maxKeep bounds the contents ReadFiles keeps of one file.
@@ -34,20 +34,52 @@ const maxKeep = 16 << 20
 // kernel). The contents of the regular files named in keep are kept in
 // File.Data. An image without any archive is ErrNoArchive.
 func ReadFiles(ctx context.Context, r io.ReaderAt, size int64, keep ...string) ([]File, error) {
+	files, _, err := readFiles(ctx, r, size, func(name string) bool { return slices.Contains(keep, name) })
+	if err != nil {
+		return nil, err
+	}
+	out := make([]File, 0, len(files))
+	for _, f := range files {
+		out = append(out, *f)
+	}
+	slices.SortFunc(out, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
+	return out, nil
+}
+
+// Files is ReadFiles by path, keeping the contents of the regular files
+// keep accepts, with the image's segments (as Inspect gives them).
+func Files(ctx context.Context, r io.ReaderAt, size int64, keep func(name string) bool) (map[string]File, []Segment, error) {
+	files, segs, err := readFiles(ctx, r, size, keep)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make(map[string]File, len(files))
+	for name, f := range files {
+		out[name] = *f
+	}
+	return out, segs, nil
+}
+
+func readFiles(ctx context.Context, r io.ReaderAt, size int64, keep func(string) bool) (map[string]*File, []Segment, error) {
+	if keep == nil {
+		keep = func(string) bool { return false }
+	}
 	fr := &fileReader{files: map[string]*File{}, links: map[linkKey]*linkGroup{}, keep: keep}
 	segs, err := walk(ctx, r, size, fr.entry)
 	if err == nil && len(segs) == 0 {
 		err = ErrNoArchive
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := make([]File, 0, len(fr.files))
-	for _, f := range fr.files {
-		out = append(out, *f)
-	}
-	slices.SortFunc(out, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
-	return out, nil
+	return fr.files, segs, nil
+}
+
+// Header is f as a cpio header (its type, mode and link target), for
+// code that reads an image's entries that way.
+func (f *File) Header() *cpio.Header {
+	return &cpio.Header{Name: f.Path, Mode: f.Mode, Uid: f.UID, Gid: f.GID, Size: f.Size, Linkname: f.Linkname,
+		RdevMajor: f.RdevMajor, RdevMinor: f.RdevMinor}
 }
 
 // linkGroup is the members of one inode in one archive.
@@ -59,7 +91,7 @@ type linkGroup struct {
 type fileReader struct {
 	files map[string]*File
 	links map[linkKey]*linkGroup // this archive's inodes with nlink ≥ 2
-	keep  []string
+	keep  func(name string) bool
 }
 
 func (fr *fileReader) entry(h *cpio.Header, data io.Reader) error {
@@ -76,7 +108,7 @@ func (fr *fileReader) entry(h *cpio.Header, data io.Reader) error {
 	if h.Type() != cpio.TypeReg {
 		return nil
 	}
-	keep := slices.Contains(fr.keep, name)
+	keep := fr.keep(name)
 	if h.Nlink >= 2 {
 		key := linkKey{h.DevMajor, h.DevMinor, h.Ino, h.Type()}
 		g := fr.links[key]
@@ -90,7 +122,7 @@ func (fr *fileReader) entry(h *cpio.Header, data io.Reader) error {
 		}
 		// The contents usually come with the last member (GNU cpio):
 		// keep them for a kept member met before.
-		keep = keep || slices.ContainsFunc(g.members, func(m *File) bool { return slices.Contains(fr.keep, m.Path) })
+		keep = keep || slices.ContainsFunc(g.members, func(m *File) bool { return fr.keep(m.Path) })
 	}
 	if err := fr.read(f, h, data, keep); err != nil {
 		return fmt.Errorf("read %s: %w", name, err)

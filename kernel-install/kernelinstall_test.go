@@ -244,3 +244,18 @@ func TestCmdline(t *testing.T) {
 		}
 	}
 }
+
+func TestExtended(t *testing.T) {
+	for _, tc := range []struct {
+		in   Plan
+		want Kind
+	}{
+		{Plan{Kind: Copy, Src: "/usr/lib/modules/k/initrd"}, Extend},
+		{Plan{Kind: Build}, Build},
+		{Plan{Kind: Skip}, Skip},
+	} {
+		if got := tc.in.Extended(); got.Kind != tc.want || got.Src != tc.in.Src {
+			t.Errorf("Plan{Kind: %d}.Extended() = %+v, want kind %d", tc.in.Kind, got, tc.want)
+		}
+	}
+}

@@ -24,22 +24,34 @@ const (
 	Copy               // copy a prebuilt initrd
 	Build              // build an image
 	Remove             // remove an image (Debian postrm)
+	Extend             // a prebuilt initrd plus the configured per-host addition (pkginitrd extend)
 )
 
 // Plan is a decision of the plugin or a hook.
 type Plan struct {
 	Kind       Kind
 	Reason     string // why (Skip) or what (others), one line
-	Src        string // Copy: the prebuilt initrd
-	Output     string // Copy, Build, Remove: the image path
-	KVer       string // Build: the kernel version
-	ModulesDir string // Build: its module tree
-	Root       string // Build: system root ("" = /), for the configuration
+	Src        string // Copy, Extend: the prebuilt initrd
+	Output     string // Copy, Extend, Build, Remove: the image path
+	KVer       string // Copy, Extend, Build: the kernel version
+	ModulesDir string // Copy, Extend, Build: its module tree
+	Root       string // Copy, Extend, Build: system root ("" = /), for the configuration
 	// UKI makes a Build plan write a unified kernel image of KernelImage
 	// (kernel-install's layout=uki).
 	UKI         bool
 	KernelImage string
 	ConfRoot    string // KERNEL_INSTALL_CONF_ROOT, where Cmdline looks first
+}
+
+// Extended turns a Copy plan into an Extend plan: the system configuration
+// has an [extend] section, so the prebuilt initrd gets the host's addition.
+func (p Plan) Extended() Plan {
+	if p.Kind != Copy {
+		return p
+	}
+	p.Kind = Extend
+	p.Reason = fmt.Sprintf("using the prebuilt %s plus this host's [extend] addition", p.Src)
+	return p
 }
 
 // ConfigDir is where a Build plan reads the system configuration: the
@@ -58,8 +70,8 @@ func (p Plan) CheckModules() error {
 	return nil
 }
 
-// Apply carries out a Skip, Copy or Remove plan; a Build plan is the
-// caller's to run.
+// Apply carries out a Skip, Copy or Remove plan; a Build or Extend plan is
+// the caller's to run.
 func (p Plan) Apply() error {
 	switch p.Kind {
 	case Skip:
@@ -72,7 +84,7 @@ func (p Plan) Apply() error {
 		}
 		return nil
 	}
-	return fmt.Errorf("apply plan %q: a build runs through the pipeline", p.Reason)
+	return fmt.Errorf("apply plan %q: builds and extensions are the caller's", p.Reason)
 }
 
 // PluginRequest is what kernel-install hands a plugin: its argv and the
@@ -174,7 +186,8 @@ func PlanPlugin(r PluginRequest) Plan {
 		}
 	}
 	if pre := filepath.Join(filepath.Dir(r.KernelImage), "initrd"); r.KernelImage != "" && isFile(pre) {
-		return Plan{Kind: Copy, Reason: fmt.Sprintf("using the prebuilt %s", pre), Src: pre, Output: output}
+		return Plan{Kind: Copy, Reason: fmt.Sprintf("using the prebuilt %s", pre), Src: pre, Output: output,
+			KVer: r.KVer, ModulesDir: modulesDir(r.Root, r.KVer), Root: r.Root}
 	}
 	return Plan{Kind: Build, Reason: fmt.Sprintf("building the initrd for %s", r.KVer), Output: output,
 		KVer: r.KVer, ModulesDir: modulesDir(r.Root, r.KVer), Root: r.Root}

@@ -87,20 +87,16 @@ func bootMain(ctx context.Context, sys machine.Machine, log *slog.Logger, h *boo
 	// Read the command line first, so `quiet` and `rd.debug` apply from
 	// the first line on: /proc is mounted (again, harmlessly, by the
 	// early plan) just for that.
-	cmd := cmdline.Parse("")
+	var procCmdline string
 	if err := sys.Mount(mount.API()[0]); err != nil {
 		log.Error("cannot mount /proc", "err", err)
 	} else if b, err := sys.ReadFile("/proc/cmdline"); err != nil {
 		log.Error("cannot read the kernel command line; using defaults", "err", err)
 	} else {
-		cmd = cmdline.Parse(string(b))
+		procCmdline = string(b)
 	}
-	switch {
-	case cmd.Debug:
-		level.Set(slog.LevelDebug)
-	case cmd.Quiet:
-		level.Set(slog.LevelWarn)
-	}
+	cmd := cmdline.Parse(procCmdline)
+	setLevel(level, cmd)
 	log.Info("pkginitrd stage0 starting", "version", version)
 	for _, w := range cmd.Warnings {
 		log.Warn("kernel command line: ignored", "problem", w)
@@ -126,6 +122,12 @@ func bootMain(ctx context.Context, sys machine.Machine, log *slog.Logger, h *boo
 
 	release, _ := sys.Uname() // unknown: no version check, no default module directory
 	conf := readConfig(sys, log, release)
+	if len(conf.Cmdline) > 0 {
+		// The image's words first, so the real command line wins.
+		cmd = cmdline.Parse(strings.Join(conf.Cmdline, " ") + " " + procCmdline)
+		setLevel(level, cmd)
+		log.Info("image configuration adds kernel command line words", "words", strings.Join(conf.Cmdline, " "))
+	}
 	if conf.KernelVersion != "" && release != "" && conf.KernelVersion != release {
 		log.Error("this initrd was built for another kernel: its modules will not load; rebuild it for the running kernel (pkginitrd build --kernel-version "+release+")",
 			"built_for", conf.KernelVersion, "running", release)
@@ -157,7 +159,18 @@ func bootMain(ctx context.Context, sys machine.Machine, log *slog.Logger, h *boo
 	return b.run(ctx, steps, retryFrom)
 }
 
-// readConfig reads the image config; without one the boot goes on with
+// setLevel applies quiet and rd.debug to the log level.
+func setLevel(level *slog.LevelVar, cmd *cmdline.CmdLine) {
+	switch {
+	case cmd.Debug:
+		level.Set(slog.LevelDebug)
+	case cmd.Quiet:
+		level.Set(slog.LevelWarn)
+	}
+}
+
+// readConfig reads the image config and applies its extension (added by
+// `pkginitrd extend`); without one the boot goes on with
 // defaults, since a shell is better than a panic.
 func readConfig(sys machine.Machine, log *slog.Logger, release string) *bootconf.Config {
 	conf := &bootconf.Config{}
@@ -170,6 +183,14 @@ func readConfig(sys machine.Machine, log *slog.Logger, release string) *bootconf
 	}
 	if err != nil {
 		log.Error("no usable image config; using defaults", "path", "/"+bootconf.Path, "err", err)
+	}
+	if b, err := sys.ReadFile("/" + bootconf.ExtensionPath); err == nil {
+		ext, err := bootconf.ParseExtension(bytes.NewReader(b))
+		if err != nil {
+			log.Error("image extension ignored", "path", "/"+bootconf.ExtensionPath, "err", err)
+		} else {
+			conf.Extend(*ext)
+		}
 	}
 	if conf.ModulesDir == "" && release != "" {
 		conf.ModulesDir = "/usr/lib/modules/" + release

@@ -12,8 +12,13 @@ import (
 	"github.com/pelletier/go-toml/v2"
 )
 
-// Version is the format version this package writes and the newest it reads.
-const Version = 1
+// Version is the format version this package writes and the newest it
+// reads. Version 2 added Cmdline and extensions (ExtensionPath).
+const Version = 2
+
+// ExtensionsSince is the first Version whose stage0 reads ExtensionPath:
+// an older image must be rebuilt, not extended.
+const ExtensionsSince = 2
 
 // Path is where the config lives inside the image (relative to its root).
 const Path = "etc/pkginitrd/initrd.toml"
@@ -37,6 +42,9 @@ type Config struct {
 	Fsck map[string]string `toml:"fsck,omitempty"`
 	// Features lists optional stage0 features compiled into this image ("luks", "lvm", "live").
 	Features []string `toml:"features,omitempty"`
+	// Cmdline words apply as if they came first on the kernel command
+	// line: the real command line, parsed after them, wins.
+	Cmdline []string `toml:"cmdline,omitempty"`
 	// Resume is the host's hibernation resume device, used when the command
 	// line has neither resume= nor noresume.
 	Resume Resume `toml:"resume,omitempty"`

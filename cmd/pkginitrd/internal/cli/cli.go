@@ -42,6 +42,7 @@ func commands() []command {
 	return []command{
 		{"build", "build an initramfs image", runBuild},
 		{"modules", "list the kernel modules an image would carry and why", runModules},
+		{"extend", "append this host's files, modules and settings to a prebuilt image", runExtend},
 		{"inspect", "list or extract the segments and files of an initramfs image", runInspect},
 		{"config", "print the merged configuration and the files it came from", runConfig},
 		{"cache", "clean the package cache", runCache},

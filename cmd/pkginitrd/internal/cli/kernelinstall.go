@@ -27,7 +27,10 @@ KERNEL_INSTALL_INITRD_GENERATOR (install.conf's initrd_generator=) names
 another generator (empty means pkginitrd), and on Debian when
 /boot/initrd.img-KVER exists and 55-/85-initrd.install stages it (the
 /etc/kernel/postinst.d hook built it). A prebuilt initrd next to the kernel
-image (e.g. /usr/lib/modules/KVER/initrd) is copied instead of building.
+image (e.g. /usr/lib/modules/KVER/initrd) is copied instead of building;
+when the system configuration has an [extend] section (include, modules,
+crypttab, cmdline: the flags of pkginitrd extend), the copy gets this
+host's addition appended, as pkginitrd extend does.
 remove does nothing: kernel-install deletes the entry directory.
 
 With kernel-install's layout=uki (KERNEL_INSTALL_LAYOUT=uki) and
@@ -100,12 +103,22 @@ func runKernelInstall(ctx context.Context, env Env, args []string) error {
 // execute carries out a plan of the plugin or a hook: a build through the
 // pipeline, anything else by the plan itself.
 func execute(ctx context.Context, env Env, h hookFlags, p kernelinstall.Plan, verbose bool) error {
-	if p.Kind != kernelinstall.Build {
+	if p.Kind != kernelinstall.Build && p.Kind != kernelinstall.Copy {
 		return p.Apply()
 	}
 	cfg, read, err := confd.Load(confd.Sources{SystemDir: p.ConfigDir(), Files: h.configs})
 	if err != nil {
 		return err
+	}
+	if p.Kind == kernelinstall.Copy {
+		if cfg.Extend.Empty() {
+			return p.Apply()
+		}
+		p = p.Extended()
+		if verbose {
+			fmt.Fprintf(env.Stdout, "pkginitrd: %s\n", p.Reason)
+		}
+		return extendPrebuilt(ctx, env, p, cfg.Extend, newLogger(env.Stderr, h.verbose, false), verbose)
 	}
 	opts := pipeline.Options{
 		Config:        cfg,
