@@ -425,6 +425,7 @@ func (b *boot) switchRoot(ctx context.Context, init string, args []string) error
 	case <-ctx.Done():
 	}
 	b.keepShutdown()
+	b.leaveUdevRecords()
 	b.log.Info("switching root", "root", newRoot, "init", path, "args", strings.Join(args, " "))
 	return b.sys.SwitchRoot(switchroot.Options{
 		NewRoot: newRoot,

@@ -56,6 +56,7 @@ type fakeSys struct {
 	expire   bool              // the root wait times out at once
 	stack    []string          // device-mapper and loop devices (Devices)
 	files    map[string]string // ReadFile
+	written  map[string]string // WriteFile
 	logFile  bytes.Buffer      // Append
 
 	onScan  func(n int) // called after the n-th Scan (1-based)
@@ -194,6 +195,17 @@ func (f *fakeSys) system() machine.Machine {
 			}
 			return nil, fs.ErrNotExist
 		},
+		WriteFile: func(p string, data []byte) error {
+			f.record("write %s", p)
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.written == nil {
+				f.written = map[string]string{}
+			}
+			f.written[p] = string(data)
+			return nil
+		},
+		Mappings: func() ([]machine.Mapping, error) { return nil, nil },
 		Uname: func() (string, error) { return "6.1.0-56-amd64", nil },
 		Append: func(p string) (io.Writer, error) {
 			f.record("append %s", p)

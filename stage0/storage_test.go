@@ -3,6 +3,7 @@ package stage0
 import (
 	"context"
 	"io/fs"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -53,7 +54,7 @@ func (w *dmWorld) system() machine.Machine {
 					return []byte("No key available with this passphrase."), 2, nil
 				}
 				name := argv[len(argv)-1]
-				w.maps = append(w.maps, dm.Mapping{Kernel: "dm-0", Name: name, UUID: "CRYPT-LUKS2-x-" + name})
+				w.maps = append(w.maps, dm.Mapping{Kernel: "dm-0", Name: name, UUID: "CRYPT-LUKS2-x-" + name, Dev: "253:0"})
 				w.addDev("dm-0", "/dev/mapper/"+name, name, "ext4", rootUUID)
 				if slices.Contains(argv, "--readonly") {
 					w.f.mu.Lock()
@@ -63,7 +64,7 @@ func (w *dmWorld) system() machine.Machine {
 			case strings.HasSuffix(argv[0], "/lvm") && argv[1] == "lvs":
 				return []byte("  vg/root\n  vg/swap\n"), 0, nil
 			case strings.HasSuffix(argv[0], "/lvm"):
-				w.maps = append(w.maps, dm.Mapping{Kernel: "dm-1", Name: "vg-root", UUID: "LVM-x"})
+				w.maps = append(w.maps, dm.Mapping{Kernel: "dm-1", Name: "vg-root", UUID: "LVM-x", Dev: "253:1"})
 				if w.lukslv {
 					w.f.mu.Lock()
 					w.f.devs = append(w.f.devs, containerDev("dm-1", "crypto_LUKS", luksUUID))
@@ -249,5 +250,64 @@ func TestBootStorage(t *testing.T) {
 				t.Errorf("ran %q on a read-only root, want no check", fsck)
 			}
 		})
+	}
+}
+
+// TestBootUdevRecords: every device-mapper device stage0 made gets the
+// udev database record that makes the real root's dm rules treat it as
+// set up (REFERENCE.md §9), written on /run before switch_root; a plain
+// root gets none.
+func TestBootUdevRecords(t *testing.T) {
+	both := &bootconf.Config{Features: []string{"luks", "lvm"}}
+	f := &fakeSys{devs: []device.Device{containerDev("vda", "LVM2_member", "pv-uuid")}}
+	w := &dmWorld{f: f, typed: []string{secretPass}, lukslv: true}
+	r := runDMBoot(t, w, "root=UUID="+rootUUID+" rd.lvm.lv=vg/root", both)
+	if r.err != nil || f.switched == nil {
+		t.Fatalf("boot = %v, switched %v\n%s", r.err, f.switched, r.console)
+	}
+	want := map[string]string{
+		"/run/udev/data/b253:1": "E:DM_UDEV_PRIMARY_SOURCE_FLAG=1\n", // vg-root, the LV
+		"/run/udev/data/b253:0": "E:DM_UDEV_PRIMARY_SOURCE_FLAG=1\n", // the LUKS mapping in it
+	}
+	if !maps.Equal(f.written, want) {
+		t.Errorf("files written = %q, want %q", f.written, want)
+	}
+	for p, data := range f.written {
+		if strings.Contains(data, "DISABLE") || strings.Contains(data, "DM_NOSCAN") || strings.HasPrefix(p, "/run/lvm/") {
+			t.Errorf("wrote %s = %q: no disable flags, no LVM online markers", p, data)
+		}
+	}
+	if a, b := f.indexOf("write /run/udev/data/"), f.indexOf("switch_root"); a < 0 || a > b {
+		t.Errorf("records written at %d, switch_root at %d: want them before", a, b)
+	}
+	if !strings.Contains(r.file, "left udev database records for the device-mapper devices") {
+		t.Errorf("log does not say it left the records:\n%s", r.file)
+	}
+
+	plain := &fakeSys{devs: []device.Device{rootDev("ext4")}}
+	if r := runBoot(t, plain, "root=UUID="+rootUUID, nil); r.err != nil || len(plain.written) != 0 {
+		t.Errorf("plain root: boot = %v, wrote %q; want no records", r.err, plain.written)
+	}
+}
+
+func TestUdevRecordNeedsNumber(t *testing.T) {
+	f := &fakeSys{devs: []device.Device{containerDev("vda", "LVM2_member", "pv-uuid")}}
+	w := &dmWorld{f: f}
+	r := runBootWith(t, f, "root=/dev/vg/root", &bootconf.Config{Features: []string{"lvm"}}, func(sys *machine.Machine) {
+		d := w.system()
+		sys.Run, sys.LinkMappings = d.Run, d.LinkMappings
+		sys.Mappings = func() ([]machine.Mapping, error) {
+			return []machine.Mapping{{Kernel: "dm-1", Name: "vg-root"}, {Kernel: "dm-2", Name: "vg-swap", Dev: "253:2"}}, nil
+		}
+		sys.Exists = func(p string) bool { return p == "/usr/sbin/lvm" }
+	})
+	if r.err != nil || f.switched == nil {
+		t.Fatalf("boot = %v\n%s", r.err, r.console)
+	}
+	if _, ok := f.written["/run/udev/data/b253:2"]; !ok || len(f.written) != 1 {
+		t.Errorf("written %q, want only b253:2", f.written)
+	}
+	if !strings.Contains(r.file, "no device number") {
+		t.Errorf("log lacks the warning for dm-1:\n%s", r.file)
 	}
 }

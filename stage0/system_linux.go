@@ -44,6 +44,12 @@ func LinuxMachine(r *reaper.Reaper) machine.Machine {
 			return err == nil
 		},
 		MkdirAll: func(dir string) error { return os.MkdirAll(dir, 0o755) },
+		WriteFile: func(p string, data []byte) error {
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				return err
+			}
+			return os.WriteFile(p, data, 0o644)
+		},
 		Append: func(p string) (io.Writer, error) {
 			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 				return nil, err

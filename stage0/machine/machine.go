@@ -28,6 +28,8 @@ type Machine struct {
 	ReadFile func(path string) ([]byte, error)
 	Exists   func(path string) bool
 	MkdirAll func(dir string) error
+	// WriteFile writes data to path (mode 0644), creating its directory.
+	WriteFile func(path string, data []byte) error
 	// Append opens path for appending, creating it (the boot log).
 	Append func(path string) (io.Writer, error)
 
@@ -153,6 +155,7 @@ type Mapping struct {
 	Kernel string // "dm-0"
 	Name   string // dm/name
 	UUID   string // dm/uuid: "CRYPT-LUKS2-…", "LVM-…"
+	Dev    string // dev: "253:0"
 }
 
 // Process is a process as /proc shows it, with what the shutdown's
