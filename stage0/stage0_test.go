@@ -206,7 +206,7 @@ func (f *fakeSys) system() machine.Machine {
 			return nil
 		},
 		Mappings: func() ([]machine.Mapping, error) { return nil, nil },
-		Uname: func() (string, error) { return "6.1.0-56-amd64", nil },
+		Uname:    func() (string, error) { return "6.1.0-56-amd64", nil },
 		Append: func(p string) (io.Writer, error) {
 			f.record("append %s", p)
 			return &syncWriter{w: &f.logFile}, nil
