@@ -42,6 +42,8 @@ type bootSettings struct {
 	// the image's features); DMWarnings the options it ignored.
 	DM         dm.Config
 	DMWarnings []string
+	// Fstab: use the real root's /etc/fstab (rd.fstab=0 turns it off).
+	Fstab bool
 }
 
 // settings merges the command line over the image config: root=, when
@@ -59,6 +61,12 @@ func settings(c *cmdline.CmdLine, conf *bootconf.Config) (bootSettings, error) {
 		Fsck:       conf.Fsck,
 		FsckMode:   c.FsckMode,
 		FsckRepair: c.FsckRepair,
+		Fstab:      true,
+	}
+	for _, p := range c.Params {
+		if v, ok := p.Bool(); ok && p.Key == "rd.fstab" {
+			s.Fstab = v // the last one wins
+		}
 	}
 	var err error
 	if s.Root.Kind == cmdline.None && conf.Root.Device != "" {
@@ -115,6 +123,8 @@ func plan(s bootSettings, c *cmdline.CmdLine) (steps []step, retryFrom int) {
 	steps = append(steps, mountRootStep{s: s})
 	if s.Live.Mode == live.Overlay {
 		steps = append(steps, overlayRootStep{plan: s.Live})
+	} else if s.Fstab {
+		steps = append(steps, fstabStep{})
 	}
 	if breakBeforeSwitch(c) {
 		steps = append(steps, breakStep{hook: "pre-pivot"})
