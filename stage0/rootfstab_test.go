@@ -71,7 +71,9 @@ func TestBootRootFstab(t *testing.T) {
 				files: map[string]string{"/sysroot/etc/fstab": tc.fstab}}
 			var runs []string
 			r := runBootWith(t, f, tc.line, tc.conf, func(sys *machine.Machine) {
-				sys.Exists = func(p string) bool { return p == "/usr/sbin/fsck.ext4" || p == "/usr/sbin/lvm" || p == "/usr/bin/busybox" }
+				sys.Exists = func(p string) bool {
+					return p == "/usr/sbin/fsck.ext4" || p == "/usr/sbin/lvm" || p == "/usr/bin/busybox"
+				}
 				sys.LinkMappings = func([]machine.Mapping) error { return nil }
 				sys.Run = func(_ context.Context, argv, _ []string, _ []byte) ([]byte, int, error) {
 					runs = append(runs, strings.Join(argv, " "))
