@@ -126,6 +126,9 @@ func plan(s bootSettings, c *cmdline.CmdLine) (steps []step, retryFrom int) {
 	} else if s.Fstab {
 		steps = append(steps, fstabStep{})
 	}
+	if s.DM.LUKS {
+		steps = append(steps, crypttabNamesStep{})
+	}
 	if breakBeforeSwitch(c) {
 		steps = append(steps, breakStep{hook: "pre-pivot"})
 	}

@@ -54,7 +54,7 @@ func (w *dmWorld) system() machine.Machine {
 					return []byte("No key available with this passphrase."), 2, nil
 				}
 				name := argv[len(argv)-1]
-				w.maps = append(w.maps, dm.Mapping{Kernel: "dm-0", Name: name, UUID: "CRYPT-LUKS2-x-" + name, Dev: "253:0"})
+				w.maps = append(w.maps, dm.Mapping{Kernel: "dm-0", Name: name, UUID: "CRYPT-LUKS2-" + strings.ReplaceAll(luksUUID, "-", "") + "-" + name, Dev: "253:0"})
 				w.addDev("dm-0", "/dev/mapper/"+name, name, "ext4", rootUUID)
 				if slices.Contains(argv, "--readonly") {
 					w.f.mu.Lock()
@@ -107,6 +107,17 @@ func (w *dmWorld) system() machine.Machine {
 			return append([]dm.Mapping(nil), w.maps...), nil
 		},
 		LinkMappings: func(maps []dm.Mapping) error { w.f.record("link %d mappings", len(maps)); return nil },
+		RenameDM: func(old, name string) error {
+			w.f.record("rename %s %s", old, name)
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			for i := range w.maps {
+				if w.maps[i].Name == old {
+					w.maps[i].Name = name
+				}
+			}
+			return nil
+		},
 	}
 }
 
@@ -132,7 +143,7 @@ func runDMBoot(t *testing.T, w *dmWorld, line string, conf *bootconf.Config) res
 	return runBootWith(t, w.f, line, conf, func(sys *machine.Machine) {
 		d := w.system()
 		sys.Run, sys.Ask, sys.Say, sys.ReadFile = d.Run, d.Ask, d.Say, d.ReadFile
-		sys.ReadDeviceFile, sys.Mappings, sys.LinkMappings = d.ReadDeviceFile, d.Mappings, d.LinkMappings
+		sys.ReadDeviceFile, sys.Mappings, sys.LinkMappings, sys.RenameDM = d.ReadDeviceFile, d.Mappings, d.LinkMappings, d.RenameDM
 		exists := sys.Exists
 		sys.Exists = func(p string) bool { return p == "/usr/sbin/cryptsetup" || p == "/usr/sbin/lvm" || exists(p) }
 	})
@@ -309,5 +320,40 @@ func TestUdevRecordNeedsNumber(t *testing.T) {
 	}
 	if !strings.Contains(r.file, "no device number") {
 		t.Errorf("log lacks the warning for dm-1:\n%s", r.file)
+	}
+}
+
+// TestBootCrypttabNames: the LUKS mapping opened as luks-UUID gets the
+// name the root's crypttab gives its container, so the root's
+// systemd-cryptsetup finds it active instead of asking again; a name
+// already taken or a container the crypttab does not list stays as is.
+func TestBootCrypttabNames(t *testing.T) {
+	conf := &bootconf.Config{Features: []string{"luks"}}
+	for _, tc := range []struct {
+		name, crypttab, line string
+		want                 []string
+	}{
+		{"installer crypttab", "vda_crypt UUID=" + luksUUID + " none luks,discard\n", "root=UUID=" + rootUUID + " rd.luks.uuid=" + luksUUID,
+			[]string{"rename luks-" + luksUUID + " vda_crypt"}},
+		{"by device path", "# x\ncr /dev/vda none luks\n", "root=UUID=" + rootUUID, []string{"rename luks-" + luksUUID + " cr"}},
+		{"same name", "luks-" + luksUUID + " UUID=" + luksUUID + " none\n", "root=UUID=" + rootUUID, nil},
+		{"other container", "other UUID=11111111-2222-4333-8444-555555555555 none\n", "root=UUID=" + rootUUID, nil},
+		{"rd.luks.name= already named it", "vda_crypt UUID=" + luksUUID + " none\n", "root=UUID=" + rootUUID + " rd.luks.name=" + luksUUID + "=cmd",
+			[]string{"rename cmd vda_crypt"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeSys{devs: []device.Device{containerDev("vda", "crypto_LUKS", luksUUID)}}
+			w := &dmWorld{f: f, typed: []string{secretPass}, files: map[string]string{"/sysroot/etc/crypttab": tc.crypttab}}
+			r := runDMBoot(t, w, tc.line, conf)
+			if r.err != nil || f.switched == nil {
+				t.Fatalf("boot = %v\n%s", r.err, r.console)
+			}
+			if got := f.callsMatching("rename "); !slices.Equal(got, tc.want) {
+				t.Errorf("renames = %q, want %q", got, tc.want)
+			}
+			if len(tc.want) > 0 && f.indexOf("rename ") > f.indexOf("write /run/udev/data/b253:0") {
+				t.Errorf("renamed after the udev records were written: %q", f.calls)
+			}
+		})
 	}
 }

@@ -122,6 +122,7 @@ func LinuxMachine(r *reaper.Reaper) machine.Machine {
 		Mappings:        func() ([]machine.Mapping, error) { return dm.Mappings(sysRoot) },
 		LinkMappings:    func(maps []machine.Mapping) error { return dm.Link(devRoot, maps) },
 		RemoveDM:        func(name string) error { return shutdown.RemoveDM(sysRoot, devRoot, name) },
+		RenameDM:        func(old, name string) error { return shutdown.RenameDM(sysRoot, devRoot, old, name) },
 		ReadDeviceFile:  dm.ReadDeviceFile,
 		CopyVerified:    live.CopyVerified,
 		ResolveInit:     switchroot.ResolveInit,

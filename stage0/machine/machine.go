@@ -83,11 +83,13 @@ type Machine struct {
 	DetachLoop func(kernel string) error
 	// Devices lists the device-mapper and attached loop devices; Mappings
 	// the device-mapper ones, and LinkMappings makes their /dev/mapper and
-	// /dev/VG/LV links; RemoveDM removes one (DM_DEV_REMOVE).
+	// /dev/VG/LV links; RemoveDM removes one (DM_DEV_REMOVE), RenameDM
+	// renames one.
 	Devices      func() ([]BlockDev, error)
 	Mappings     func() ([]Mapping, error)
 	LinkMappings func(maps []Mapping) error
 	RemoveDM     func(name string) error
+	RenameDM     func(old, name string) error // DM_DEV_RENAME
 	// ReadDeviceFile mounts node (fsType) read-only on a private temporary
 	// directory, reads path there and unmounts it again.
 	ReadDeviceFile func(ctx context.Context, node, fsType, path string) ([]byte, error)
