@@ -410,12 +410,22 @@ func (b *boot) mountRoot(ctx context.Context) error {
 	if err := b.loader.Load(ctx, "fs-"+fsType); err != nil {
 		b.log.Debug("filesystem module: not all of it loaded (it may be built in)", "type", fsType, "err", err)
 	}
-	m := mount.Root(b.root.Node, newRoot, fsType, s.RootFlags, s.RootMode)
+	m := mount.Root(b.source(b.waiting, b.root.Node), newRoot, fsType, s.RootFlags, s.RootMode)
 	b.log.Info("mounting root", "mount", m.String())
 	if err := b.sys.Mount(m); err != nil {
 		return fmt.Errorf("mount the root: %w", err)
 	}
 	return nil
+}
+
+// source is what to mount a device from: the /dev path the command line
+// or fstab named (/dev/mapper/vg-root), when it exists, so the mount table
+// shows the name the real root's fstab and systemd use; else the node.
+func (b *boot) source(ref cmdline.DeviceRef, node string) string {
+	if ref.Kind == cmdline.Path && strings.HasPrefix(ref.Value, devRoot+"/") && b.sys.Exists(ref.Value) {
+		return ref.Value
+	}
+	return node
 }
 
 // switchRoot resolves the init, stops hotplug, keeps the shutdown side in

@@ -84,7 +84,8 @@ func (b *boot) rootOptions(e fstab.Entry) error {
 	if err != nil {
 		return err
 	}
-	m := mount.Root(b.root.Node, newRoot, fsType, opts, b.set.RootMode)
+	src := b.source(b.waiting, b.root.Node)
+	m := mount.Root(src, newRoot, fsType, opts, b.set.RootMode)
 	b.log.Info("mounting the root again with the options of its fstab entry (rootflags= overrides)", "mount", m.String())
 	if err := b.sys.Unmount(newRoot, 0); err != nil {
 		b.log.Warn("cannot unmount the root to apply its fstab options; keeping it as mounted", "err", err)
@@ -92,7 +93,7 @@ func (b *boot) rootOptions(e fstab.Entry) error {
 	}
 	if err := b.sys.Mount(m); err != nil {
 		b.log.Warn("the root's fstab options do not mount it; mounting it without them", "options", opts, "err", err)
-		if err := b.sys.Mount(mount.Root(b.root.Node, newRoot, fsType, "", b.set.RootMode)); err != nil {
+		if err := b.sys.Mount(mount.Root(src, newRoot, fsType, "", b.set.RootMode)); err != nil {
 			return fmt.Errorf("mount the root again: %w", err)
 		}
 	}
@@ -128,7 +129,7 @@ func (b *boot) mountEntry(ctx context.Context, e fstab.Entry) error {
 		if err != nil {
 			return err
 		}
-		src = d.Node
+		src = b.source(ref, d.Node)
 		if (fsType == "auto" || strings.Contains(fsType, ",")) && d.Info != nil {
 			fsType = d.Info.Type
 		}

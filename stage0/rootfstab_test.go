@@ -9,6 +9,7 @@ import (
 
 	"github.com/pkginitrd/pkginitrd/internal/blkid"
 	"github.com/pkginitrd/pkginitrd/stage0/bootconf"
+	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
 	"github.com/pkginitrd/pkginitrd/stage0/device"
 	"github.com/pkginitrd/pkginitrd/stage0/dm"
 	"github.com/pkginitrd/pkginitrd/stage0/machine"
@@ -125,5 +126,20 @@ func TestBootUsrMissing(t *testing.T) {
 	}
 	if f.indexOf("mount /dev/vdb on /sysroot/usr type ext4 (ro)") < 0 {
 		t.Errorf("/usr not mounted after the retry: %q", f.calls)
+	}
+}
+
+func TestSource(t *testing.T) {
+	b := &boot{sys: machine.Machine{Exists: func(p string) bool { return p == "/dev/mapper/vg-root" }}}
+	for _, tc := range []struct{ ref, want string }{
+		{"/dev/mapper/vg-root", "/dev/mapper/vg-root"}, // the name fstab and systemd use
+		{"/dev/mapper/gone", "/dev/dm-1"},
+		{"UUID=" + rootUUID, "/dev/dm-1"},
+		{"/srv/x", "/dev/dm-1"},
+	} {
+		ref, _ := cmdline.ParseDeviceRef(tc.ref)
+		if got := b.source(ref, "/dev/dm-1"); got != tc.want {
+			t.Errorf("source(%s) = %q, want %q", tc.ref, got, tc.want)
+		}
 	}
 }
