@@ -355,6 +355,8 @@ func (b *boot) rootMounted() bool {
 }
 
 // fsck runs the image's checker for the root's type, if there is one.
+// After a clean check it leaves /run/initramfs/fsck-root, the flag that
+// tells the real root's systemd-fsck-root.service the check is done.
 func (b *boot) fsck(ctx context.Context, mode, repair string) error {
 	if b.rootMounted() {
 		return nil
@@ -363,35 +365,52 @@ func (b *boot) fsck(ctx context.Context, mode, repair string) error {
 	if err != nil {
 		return err
 	}
-	if b.root.ReadOnly {
+	checked, err := b.checkFS(ctx, b.root, fsType, "root", mode, repair)
+	if err == nil && checked {
+		if werr := b.sys.WriteFile(fsckRootFlag, nil); werr != nil {
+			b.log.Warn("cannot leave the flag that the root was checked; systemd will check it again", "path", fsckRootFlag, "err", werr)
+		}
+	}
+	return err
+}
+
+// fsckRootFlag tells systemd-fsck-root.service (ConditionPathExists=!) that
+// the initramfs checked the root.
+const fsckRootFlag = "/run/initramfs/fsck-root"
+
+// checkFS runs the image's checker for fsType on d, the filesystem what
+// ("root", "/usr") will be mounted from; checked is false when the image
+// has no checker for it or the device is read-only.
+func (b *boot) checkFS(ctx context.Context, d *device.Device, fsType, what, mode, repair string) (checked bool, err error) {
+	if d.ReadOnly {
 		// A read-only mapping (rd.luks.options=readonly) cannot be repaired.
-		b.log.Info("the root device is read-only; not checking it", "device", b.root.Node)
-		return nil
+		b.log.Info("the device is read-only; not checking it", "device", d.Node, "filesystem", what)
+		return false, nil
 	}
 	checker := b.conf.Fsck[fsType]
 	if checker == "" {
 		b.log.Debug("no checker for this filesystem type in the image", "type", fsType)
-		return nil
+		return false, nil
 	}
 	if !b.sys.Exists(checker) {
 		b.log.Warn("the image config names a checker that is not in the image", "type", fsType, "checker", checker)
-		return nil
+		return false, nil
 	}
-	argv := fsck.Args(checker, b.root.Node, mode, repair)
-	b.log.Info("checking the root filesystem", "argv", strings.Join(argv, " "))
+	argv := fsck.Args(checker, d.Node, mode, repair)
+	b.log.Info("checking the "+what+" filesystem", "argv", strings.Join(argv, " "))
 	outcome, err := b.sys.Fsck(ctx, argv)
 	switch outcome {
 	case fsck.OK:
-		return nil
+		return true, nil
 	case fsck.Reboot:
-		b.report("fsck repaired the root filesystem and asks for a reboot; rebooting")
+		b.report("fsck repaired the " + what + " filesystem and asks for a reboot; rebooting")
 		b.sys.Sync()
 		if rerr := b.sys.Reboot(unix.LINUX_REBOOT_CMD_RESTART); rerr != nil {
-			return fmt.Errorf("reboot after fsck: %w", rerr)
+			return true, fmt.Errorf("reboot after fsck: %w", rerr)
 		}
-		return errors.New("reboot after fsck returned")
+		return true, errors.New("reboot after fsck returned")
 	}
-	return fmt.Errorf("fsck found errors it could not fix: %w\n  repair by hand in the shell: %s -f %s (or fsck.repair=yes on the kernel command line)", err, checker, b.root.Node)
+	return true, fmt.Errorf("fsck found errors it could not fix: %w\n  repair by hand in the shell: %s -f %s (or fsck.repair=yes on the kernel command line)", err, checker, d.Node)
 }
 
 // mountRoot mounts the root device on /sysroot, unless something (the user
@@ -411,12 +430,22 @@ func (b *boot) mountRoot(ctx context.Context) error {
 	if err := b.loader.Load(ctx, "fs-"+fsType); err != nil {
 		b.log.Debug("filesystem module: not all of it loaded (it may be built in)", "type", fsType, "err", err)
 	}
-	m := mount.Root(b.root.Node, newRoot, fsType, s.RootFlags, s.RootMode)
+	m := mount.Root(b.source(b.waiting, b.root.Node), newRoot, fsType, s.RootFlags, s.RootMode)
 	b.log.Info("mounting root", "mount", m.String())
 	if err := b.sys.Mount(m); err != nil {
 		return fmt.Errorf("mount the root: %w", err)
 	}
 	return nil
+}
+
+// source is what to mount a device from: the /dev path the command line
+// or fstab named (/dev/mapper/vg-root), when it exists, so the mount table
+// shows the name the real root's fstab and systemd use; else the node.
+func (b *boot) source(ref cmdline.DeviceRef, node string) string {
+	if ref.Kind == cmdline.Path && strings.HasPrefix(ref.Value, devRoot+"/") && b.sys.Exists(ref.Value) {
+		return ref.Value
+	}
+	return node
 }
 
 // switchRoot resolves the init, stops hotplug, keeps the shutdown side in
@@ -445,6 +474,7 @@ func (b *boot) switchRoot(ctx context.Context, init string, args []string) error
 	case <-ctx.Done():
 	}
 	b.keepShutdown()
+	b.leaveUdevRecords()
 	b.log.Info("switching root", "root", newRoot, "init", path, "args", strings.Join(args, " "))
 	return b.sys.SwitchRoot(switchroot.Options{
 		NewRoot: newRoot,

@@ -46,6 +46,8 @@ type bootSettings struct {
 	Resume resumeSettings
 	// Keymap is the console keymap to load (keymap.go).
 	Keymap keymapSettings
+	// Fstab: use the real root's /etc/fstab (rd.fstab=0 turns it off).
+	Fstab bool
 }
 
 // settings merges the command line over the image config: root=, when
@@ -63,6 +65,12 @@ func settings(c *cmdline.CmdLine, conf *bootconf.Config) (bootSettings, error) {
 		Fsck:       conf.Fsck,
 		FsckMode:   c.FsckMode,
 		FsckRepair: c.FsckRepair,
+		Fstab:      true,
+	}
+	for _, p := range c.Params {
+		if v, ok := p.Bool(); ok && p.Key == "rd.fstab" {
+			s.Fstab = v // the last one wins
+		}
 	}
 	var err error
 	if s.Root.Kind == cmdline.None && conf.Root.Device != "" {
@@ -127,6 +135,11 @@ func plan(s bootSettings, c *cmdline.CmdLine) (steps []step, retryFrom int) {
 	steps = append(steps, mountRootStep{s: s})
 	if s.Live.Mode == live.Overlay {
 		steps = append(steps, overlayRootStep{plan: s.Live})
+	} else if s.Fstab {
+		steps = append(steps, fstabStep{})
+	}
+	if s.DM.LUKS {
+		steps = append(steps, crypttabNamesStep{})
 	}
 	if breakBeforeSwitch(c) {
 		steps = append(steps, breakStep{hook: "pre-pivot"})

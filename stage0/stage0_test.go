@@ -56,6 +56,7 @@ type fakeSys struct {
 	expire   bool              // the root wait times out at once
 	stack    []string          // device-mapper and loop devices (Devices)
 	files    map[string]string // ReadFile
+	written  map[string]string // WriteFile
 	logFile  bytes.Buffer      // Append
 
 	onScan  func(n int) // called after the n-th Scan (1-based)
@@ -98,6 +99,15 @@ func (f *fakeSys) system() machine.Machine {
 				f.mu.Lock()
 				f.mounted = true
 				f.mu.Unlock()
+			}
+			return nil
+		},
+		Unmount: func(target string, flags int) error {
+			f.record("umount %s", target)
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if target == newRoot {
+				f.mounted = false
 			}
 			return nil
 		},
@@ -194,7 +204,19 @@ func (f *fakeSys) system() machine.Machine {
 			}
 			return nil, fs.ErrNotExist
 		},
-		Uname: func() (string, error) { return "6.1.0-56-amd64", nil },
+		WriteFile: func(p string, data []byte) error {
+			f.record("write %s", p)
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.written == nil {
+				f.written = map[string]string{}
+			}
+			f.written[p] = string(data)
+			return nil
+		},
+		Mappings: func() ([]machine.Mapping, error) { return nil, nil },
+		Say:      func(line string) { f.record("say %s", line) },
+		Uname:    func() (string, error) { return "6.1.0-56-amd64", nil },
 		Append: func(p string) (io.Writer, error) {
 			f.record("append %s", p)
 			return &syncWriter{w: &f.logFile}, nil
@@ -329,6 +351,24 @@ func TestPlan(t *testing.T) {
 			"wait up to 30s for the root device UUID=" + rootUUID,
 			"check the root filesystem if its checker is in the image (fsck.mode=auto)",
 			"mount root UUID=" + rootUUID + " on /sysroot (type probed, ro)",
+			"read the root's /etc/fstab: root options, mount /usr and x-initrd.mount entries (rd.fstab=0 skips)",
+			"switch_root to /sysroot and exec /sbin/init",
+		}},
+		{"root=/dev/vda1 rd.fstab=0 rd.fstab", bootconf.Config{}, []string{
+			"listen for device events (hotplug)",
+			"coldplug: load modules for the devices present",
+			"wait up to 30s for the root device /dev/vda1",
+			"check the root filesystem if its checker is in the image (fsck.mode=auto)",
+			"mount root /dev/vda1 on /sysroot (type probed, ro)",
+			"read the root's /etc/fstab: root options, mount /usr and x-initrd.mount entries (rd.fstab=0 skips)",
+			"switch_root to /sysroot and exec /sbin/init",
+		}},
+		{"root=/dev/vda1 rd.fstab=0", bootconf.Config{}, []string{
+			"listen for device events (hotplug)",
+			"coldplug: load modules for the devices present",
+			"wait up to 30s for the root device /dev/vda1",
+			"check the root filesystem if its checker is in the image (fsck.mode=auto)",
+			"mount root /dev/vda1 on /sysroot (type probed, ro)",
 			"switch_root to /sysroot and exec /sbin/init",
 		}},
 		{`root=PARTLABEL=root rootfstype=btrfs rootflags=subvol=@,noatime rw rd.timeout=0 rd.modules-load=dm-crypt,virtio_blk fsck.mode=skip rd.break init=/bin/sh -x`,
@@ -338,6 +378,7 @@ func TestPlan(t *testing.T) {
 				"coldplug: load modules for the devices present",
 				"wait forever for the root device PARTLABEL=root",
 				"mount root PARTLABEL=root on /sysroot (type btrfs, rw, rootflags=subvol=@,noatime)",
+				"read the root's /etc/fstab: root options, mount /usr and x-initrd.mount entries (rd.fstab=0 skips)",
 				"rd.break=pre-pivot: shell",
 				"switch_root to /sysroot and exec /bin/sh -x",
 			}},
@@ -349,6 +390,7 @@ func TestPlan(t *testing.T) {
 			"rd.break=pre-mount: shell",
 			"check the root filesystem if its checker is in the image (fsck.mode=auto)",
 			"mount root LABEL=host on /sysroot (type xfs, rw, rootflags=rw)",
+			"read the root's /etc/fstab: root options, mount /usr and x-initrd.mount entries (rd.fstab=0 skips)",
 			"switch_root to /sysroot and exec /sbin/init single",
 		}},
 	} {
@@ -406,6 +448,9 @@ func TestBootHappyPath(t *testing.T) {
 	}
 	if !strings.Contains(r.file, "found root device root=UUID="+rootUUID) {
 		t.Errorf("log file lacks the found root:\n%s", r.file)
+	}
+	if a, b := f.indexOf("fsck"), f.indexOf("write /run/initramfs/fsck-root"); b < 0 || a > b {
+		t.Errorf("no /run/initramfs/fsck-root flag after the check (systemd-fsck-root would check again): %q", f.calls)
 	}
 }
 
@@ -539,11 +584,17 @@ func TestBootFsck(t *testing.T) {
 	if r.err != nil || !strings.Contains(r.console, "fsck found errors it could not fix") || len(f.callsMatching("shell")) != 1 {
 		t.Errorf("failed fsck: err %v, calls %q\n%s", r.err, f.calls, r.console)
 	}
+	if w := f.callsMatching("write /run/initramfs/fsck-root"); len(w) != 0 {
+		t.Errorf("failed fsck left the fsck-root flag: %q", w)
+	}
 
 	f = &fakeSys{devs: []device.Device{rootDev("xfs")}}
 	runBoot(t, f, "root=UUID="+rootUUID, nil)
 	if c := f.callsMatching("fsck"); len(c) != 0 {
 		t.Errorf("fsck without a checker for xfs: %q", c)
+	}
+	if w := f.callsMatching("write /run/initramfs/fsck-root"); len(w) != 0 {
+		t.Errorf("unchecked xfs root left the fsck-root flag: %q", w)
 	}
 }
 

@@ -139,7 +139,7 @@ func (b *boot) activate(ctx context.Context, devs []device.Device, ref *cmdline.
 			}
 		}
 		if fresh {
-			b.activateLVM(ctx, *ref)
+			b.activateLVM(ctx, b.set.DM, *ref)
 			if err := b.checkLV(ctx, *ref); err != nil {
 				return false, err
 			}
@@ -249,14 +249,36 @@ func (b *boot) readKey(ctx context.Context, k dm.Key) ([]byte, error) {
 	return b.sys.ReadDeviceFile(ctx, d.Node, fsType, k.Path)
 }
 
-// waitKeyDevice scans the block devices until ref resolves, for at most
-// the key timeout; then the error wraps dm.ErrNoKeyDevice.
+// waitKeyDevice waits for a key device, for at most the key timeout;
+// then the error wraps dm.ErrNoKeyDevice.
 func (b *boot) waitKeyDevice(ctx context.Context, ref cmdline.DeviceRef) (*device.Device, error) {
 	timeout := b.set.DM.KeyTimeout
 	if timeout == 0 {
 		timeout = dm.DefaultKeyTimeout
 	}
-	deadline := b.sys.After(timeout)
+	d, err := b.waitPlainDevice(ctx, ref, timeout, "the key device", "rd.luks.key.tout=", nil)
+	if errors.Is(err, errNotThere) {
+		return nil, fmt.Errorf("%w: %w", dm.ErrNoKeyDevice, err)
+	}
+	return d, err
+}
+
+// errNotThere is wrapped by waitPlainDevice's timeout.
+var errNotThere = errors.New("device did not appear")
+
+// waitPlainDevice waits for a device that needs no unlocking of its own (a key
+// device, an fstab device), for at most timeout (0: forever): it scans
+// until ref resolves. what and knob name the device and its timeout
+// setting in the console message; poke, if set, runs once after the
+// first scan that missed it (to activate a logical volume). Unlike
+// scanFor (the root's wait), it never opens LUKS containers: it runs
+// while one is being opened, for its key.
+func (b *boot) waitPlainDevice(ctx context.Context, ref cmdline.DeviceRef, timeout time.Duration, what, knob string, poke func()) (*device.Device, error) {
+	var deadline <-chan time.Time
+	limit := "forever"
+	if timeout > 0 {
+		deadline, limit = b.sys.After(timeout), "up to "+timeout.String()
+	}
 	for first := true; ; first = false {
 		devs, err := b.sys.Scan()
 		if err != nil {
@@ -266,29 +288,33 @@ func (b *boot) waitKeyDevice(ctx context.Context, ref cmdline.DeviceRef) (*devic
 			return d, nil
 		}
 		if first {
-			b.sys.Say(fmt.Sprintf("waiting up to %s for the key device %s (rd.luks.key.tout=)", timeout, ref))
+			if poke != nil {
+				poke()
+				continue
+			}
+			b.sys.Say(fmt.Sprintf("waiting %s for %s %s (%s)", limit, what, ref, knob))
 		}
 		select {
 		case <-b.wake:
 		case <-b.sys.After(250 * time.Millisecond):
 		case <-deadline:
-			return nil, fmt.Errorf("%w: %s did not appear within %s", dm.ErrNoKeyDevice, ref, timeout)
+			return nil, fmt.Errorf("%s did not appear within %s: %w", ref, timeout, errNotThere)
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
 }
 
-// activateLVM runs lvm; failures are logged, since the root wait reports
-// a root that did not appear.
-func (b *boot) activateLVM(ctx context.Context, root cmdline.DeviceRef) {
+// activateLVM runs lvm for what conf names; failures are logged, since
+// the wait reports a device that did not appear.
+func (b *boot) activateLVM(ctx context.Context, conf dm.Config, root cmdline.DeviceRef) {
 	lvm, err := b.tool("lvm")
 	if err != nil {
 		b.log.Warn("LVM physical volumes found but they cannot be activated", "err", err)
 		return
 	}
 	b.loadQuietly(ctx, []string{"dm_mod"})
-	for _, argv := range b.set.DM.LVMArgs(lvm, root) {
+	for _, argv := range conf.LVMArgs(lvm, root) {
 		b.log.Info("activating LVM", "argv", strings.Join(argv, " "))
 		out, code, err := b.sys.Run(ctx, argv, dm.Env(), nil)
 		if err != nil || code != 0 {

@@ -3,6 +3,7 @@ package stage0
 import (
 	"context"
 	"io/fs"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -54,7 +55,7 @@ func (w *dmWorld) system() machine.Machine {
 					return []byte("No key available with this passphrase."), 2, nil
 				}
 				name := argv[len(argv)-1]
-				w.maps = append(w.maps, dm.Mapping{Kernel: "dm-0", Name: name, UUID: "CRYPT-LUKS2-x-" + name})
+				w.maps = append(w.maps, dm.Mapping{Kernel: "dm-0", Name: name, UUID: "CRYPT-LUKS2-" + strings.ReplaceAll(luksUUID, "-", "") + "-" + name, Dev: "253:0"})
 				w.addDev("dm-0", "/dev/mapper/"+name, name, "ext4", rootUUID)
 				if slices.Contains(argv, "--readonly") {
 					w.f.mu.Lock()
@@ -64,7 +65,7 @@ func (w *dmWorld) system() machine.Machine {
 			case strings.HasSuffix(argv[0], "/lvm") && argv[1] == "lvs":
 				return []byte("  vg/root\n  vg/swap\n"), 0, nil
 			case strings.HasSuffix(argv[0], "/lvm"):
-				w.maps = append(w.maps, dm.Mapping{Kernel: "dm-1", Name: "vg-root", UUID: "LVM-x"})
+				w.maps = append(w.maps, dm.Mapping{Kernel: "dm-1", Name: "vg-root", UUID: "LVM-x", Dev: "253:1"})
 				if w.lukslv {
 					w.f.mu.Lock()
 					w.f.devs = append(w.f.devs, containerDev("dm-1", "crypto_LUKS", luksUUID))
@@ -113,6 +114,17 @@ func (w *dmWorld) system() machine.Machine {
 			return append([]dm.Mapping(nil), w.maps...), nil
 		},
 		LinkMappings: func(maps []dm.Mapping) error { w.f.record("link %d mappings", len(maps)); return nil },
+		RenameDM: func(old, name string) error {
+			w.f.record("rename %s %s", old, name)
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			for i := range w.maps {
+				if w.maps[i].Name == old {
+					w.maps[i].Name = name
+				}
+			}
+			return nil
+		},
 	}
 }
 
@@ -138,7 +150,7 @@ func runDMBoot(t *testing.T, w *dmWorld, line string, conf *bootconf.Config) res
 	return runBootWith(t, w.f, line, conf, func(sys *machine.Machine) {
 		d := w.system()
 		sys.Run, sys.Ask, sys.Say, sys.ReadFile = d.Run, d.Ask, d.Say, d.ReadFile
-		sys.ReadDeviceFile, sys.Mappings, sys.LinkMappings = d.ReadDeviceFile, d.Mappings, d.LinkMappings
+		sys.ReadDeviceFile, sys.Mappings, sys.LinkMappings, sys.RenameDM = d.ReadDeviceFile, d.Mappings, d.LinkMappings, d.RenameDM
 		exists := sys.Exists
 		sys.Exists = func(p string) bool { return p == "/usr/sbin/cryptsetup" || p == "/usr/sbin/lvm" || exists(p) }
 	})
@@ -254,6 +266,100 @@ func TestBootStorage(t *testing.T) {
 			readonly := slices.ContainsFunc(w.runs, func(r string) bool { return strings.Contains(r, "--readonly") })
 			if fsck := f.callsMatching("fsck "); readonly && len(fsck) > 0 {
 				t.Errorf("ran %q on a read-only root, want no check", fsck)
+			}
+		})
+	}
+}
+
+// TestBootUdevRecords: every device-mapper device stage0 made gets the
+// udev database record that makes the real root's dm rules treat it as
+// set up (REFERENCE.md §9), written on /run before switch_root; a plain
+// root gets none.
+func TestBootUdevRecords(t *testing.T) {
+	both := &bootconf.Config{Features: []string{"luks", "lvm"}}
+	f := &fakeSys{devs: []device.Device{containerDev("vda", "LVM2_member", "pv-uuid")}}
+	w := &dmWorld{f: f, typed: []string{secretPass}, lukslv: true}
+	r := runDMBoot(t, w, "root=UUID="+rootUUID+" rd.lvm.lv=vg/root", both)
+	if r.err != nil || f.switched == nil {
+		t.Fatalf("boot = %v, switched %v\n%s", r.err, f.switched, r.console)
+	}
+	want := map[string]string{
+		"/run/udev/data/b253:1": "E:DM_UDEV_PRIMARY_SOURCE_FLAG=1\n", // vg-root, the LV
+		"/run/udev/data/b253:0": "E:DM_UDEV_PRIMARY_SOURCE_FLAG=1\n", // the LUKS mapping in it
+	}
+	if !maps.Equal(f.written, want) {
+		t.Errorf("files written = %q, want %q", f.written, want)
+	}
+	for p, data := range f.written {
+		if strings.Contains(data, "DISABLE") || strings.Contains(data, "DM_NOSCAN") || strings.HasPrefix(p, "/run/lvm/") {
+			t.Errorf("wrote %s = %q: no disable flags, no LVM online markers", p, data)
+		}
+	}
+	if a, b := f.indexOf("write /run/udev/data/"), f.indexOf("switch_root"); a < 0 || a > b {
+		t.Errorf("records written at %d, switch_root at %d: want them before", a, b)
+	}
+	if !strings.Contains(r.file, "left udev database records for the device-mapper devices") {
+		t.Errorf("log does not say it left the records:\n%s", r.file)
+	}
+
+	plain := &fakeSys{devs: []device.Device{rootDev("ext4")}}
+	if r := runBoot(t, plain, "root=UUID="+rootUUID, nil); r.err != nil || len(plain.callsMatching("write /run/udev")) != 0 {
+		t.Errorf("plain root: boot = %v, wrote %q; want no records", r.err, plain.written)
+	}
+}
+
+func TestUdevRecordNeedsNumber(t *testing.T) {
+	f := &fakeSys{devs: []device.Device{containerDev("vda", "LVM2_member", "pv-uuid")}}
+	w := &dmWorld{f: f}
+	r := runBootWith(t, f, "root=/dev/vg/root", &bootconf.Config{Features: []string{"lvm"}}, func(sys *machine.Machine) {
+		d := w.system()
+		sys.Run, sys.LinkMappings = d.Run, d.LinkMappings
+		sys.Mappings = func() ([]machine.Mapping, error) {
+			return []machine.Mapping{{Kernel: "dm-1", Name: "vg-root"}, {Kernel: "dm-2", Name: "vg-swap", Dev: "253:2"}}, nil
+		}
+		sys.Exists = func(p string) bool { return p == "/usr/sbin/lvm" }
+	})
+	if r.err != nil || f.switched == nil {
+		t.Fatalf("boot = %v\n%s", r.err, r.console)
+	}
+	if _, ok := f.written["/run/udev/data/b253:2"]; !ok || len(f.written) != 1 {
+		t.Errorf("written %q, want only b253:2", f.written)
+	}
+	if !strings.Contains(r.file, "no device number") {
+		t.Errorf("log lacks the warning for dm-1:\n%s", r.file)
+	}
+}
+
+// TestBootCrypttabNames: the LUKS mapping opened as luks-UUID gets the
+// name the root's crypttab gives its container, so the root's
+// systemd-cryptsetup finds it active instead of asking again; a name
+// already taken or a container the crypttab does not list stays as is.
+func TestBootCrypttabNames(t *testing.T) {
+	conf := &bootconf.Config{Features: []string{"luks"}}
+	for _, tc := range []struct {
+		name, crypttab, line string
+		want                 []string
+	}{
+		{"installer crypttab", "vda_crypt UUID=" + luksUUID + " none luks,discard\n", "root=UUID=" + rootUUID + " rd.luks.uuid=" + luksUUID,
+			[]string{"rename luks-" + luksUUID + " vda_crypt"}},
+		{"by device path", "# x\ncr /dev/vda none luks\n", "root=UUID=" + rootUUID, []string{"rename luks-" + luksUUID + " cr"}},
+		{"same name", "luks-" + luksUUID + " UUID=" + luksUUID + " none\n", "root=UUID=" + rootUUID, nil},
+		{"other container", "other UUID=11111111-2222-4333-8444-555555555555 none\n", "root=UUID=" + rootUUID, nil},
+		{"rd.luks.name= already named it", "vda_crypt UUID=" + luksUUID + " none\n", "root=UUID=" + rootUUID + " rd.luks.name=" + luksUUID + "=cmd",
+			[]string{"rename cmd vda_crypt"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeSys{devs: []device.Device{containerDev("vda", "crypto_LUKS", luksUUID)}}
+			w := &dmWorld{f: f, typed: []string{secretPass}, files: map[string]string{"/sysroot/etc/crypttab": tc.crypttab}}
+			r := runDMBoot(t, w, tc.line, conf)
+			if r.err != nil || f.switched == nil {
+				t.Fatalf("boot = %v\n%s", r.err, r.console)
+			}
+			if got := f.callsMatching("rename "); !slices.Equal(got, tc.want) {
+				t.Errorf("renames = %q, want %q", got, tc.want)
+			}
+			if len(tc.want) > 0 && f.indexOf("rename ") > f.indexOf("write /run/udev/data/b253:0") {
+				t.Errorf("renamed after the udev records were written: %q", f.calls)
 			}
 		})
 	}

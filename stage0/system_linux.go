@@ -40,22 +40,17 @@ func LinuxMachine(r *reaper.Reaper) machine.Machine {
 	tty := func() string { return console.TTY(sysRoot, devRoot) } // /sys may be mounted later
 	m := machine.Machine{
 		ReadFile: os.ReadFile,
-		WriteFile: func(p string, data []byte) error {
-			f, err := os.OpenFile(p, os.O_WRONLY, 0)
-			if err != nil {
-				return err
-			}
-			_, err = f.Write(data)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			return err
-		},
 		Exists: func(p string) bool {
 			_, err := os.Stat(p)
 			return err == nil
 		},
 		MkdirAll: func(dir string) error { return os.MkdirAll(dir, 0o755) },
+		WriteFile: func(p string, data []byte) error {
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				return err
+			}
+			return os.WriteFile(p, data, 0o644)
+		},
 		Append: func(p string) (io.Writer, error) {
 			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 				return nil, err
@@ -129,6 +124,7 @@ func LinuxMachine(r *reaper.Reaper) machine.Machine {
 		Mappings:        func() ([]machine.Mapping, error) { return dm.Mappings(sysRoot) },
 		LinkMappings:    func(maps []machine.Mapping) error { return dm.Link(devRoot, maps) },
 		RemoveDM:        func(name string) error { return shutdown.RemoveDM(sysRoot, devRoot, name) },
+		RenameDM:        func(old, name string) error { return shutdown.RenameDM(sysRoot, devRoot, old, name) },
 		ReadDeviceFile:  dm.ReadDeviceFile,
 		CopyVerified:    live.CopyVerified,
 		ResolveInit:     switchroot.ResolveInit,

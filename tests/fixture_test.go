@@ -162,7 +162,9 @@ func xfsProto(t *testing.T, root string) string {
 type partSpec struct {
 	label string // PARTLABEL
 	uuid  string // PARTUUID
-	image string // contents (a filesystem image), or "" for an empty 1 MiB partition
+	image string // contents (a filesystem image), or "" for an empty partition
+	// sizeMB is the size of an empty partition (default 1 MiB).
+	sizeMB int64
 }
 
 // makeDisk assembles a GPT disk from partition images.
@@ -177,6 +179,9 @@ func makeDisk(t *testing.T, parts ...partSpec) string {
 	var ps []placed
 	for _, p := range parts {
 		size := int64(1 << 20)
+		if p.sizeMB > 0 {
+			size = p.sizeMB << 20
+		}
 		if p.image != "" {
 			info, err := os.Stat(p.image)
 			if err != nil {

@@ -168,9 +168,14 @@ func rootFSState(t *testing.T, e *env, disk string) ext4State {
 	cmds = append(cmds, closeLVMOnLUKS("y", "vgc")...)
 	shellScript(t, v, "copying the root volume out", 3*time.Minute, append(cmds, "busybox sync")...)
 	powerOffShell(t, v)
+	return readExt4State(t, scratch)
+}
 
-	out := run(t, "dumpe2fs", "-h", scratch)
-	s := ext4State{image: scratch}
+// readExt4State reads the superblock of the ext4 (a copy) in image.
+func readExt4State(t *testing.T, image string) ext4State {
+	t.Helper()
+	out := run(t, "dumpe2fs", "-h", image)
+	s := ext4State{image: image}
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), ":")
@@ -185,7 +190,7 @@ func rootFSState(t *testing.T, e *env, disk string) ext4State {
 		}
 	}
 	if s.state == "" || !slices.Contains(s.features, "has_journal") {
-		t.Fatalf("dumpe2fs -h %s: no state or no journal:\n%s", filepath.Base(scratch), out)
+		t.Fatalf("dumpe2fs -h %s: no state or no journal:\n%s", filepath.Base(image), out)
 	}
 	t.Logf("root filesystem: state %q, features %q", s.state, s.features)
 	return s

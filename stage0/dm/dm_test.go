@@ -461,10 +461,10 @@ func TestOpenArgs(t *testing.T) {
 func TestMappingsAndLink(t *testing.T) {
 	sys := t.TempDir()
 	dev := t.TempDir()
-	for name, dm := range map[string][2]string{
-		"dm-0": {"luks-1234", "CRYPT-LUKS2-1234-luks-1234"},
-		"dm-1": {"my--vg-root", "LVM-abcdef"},
-		"dm-2": {"made-by-libdm", "CRYPT-PLAIN-made-by-libdm"},
+	for name, dm := range map[string][3]string{
+		"dm-0": {"luks-1234", "CRYPT-LUKS2-1234-luks-1234", "253:0"},
+		"dm-1": {"my--vg-root", "LVM-abcdef", "253:1"},
+		"dm-2": {"made-by-libdm", "CRYPT-PLAIN-made-by-libdm", "253:2"},
 	} {
 		d := filepath.Join(sys, "class", "block", name, "dm")
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -472,6 +472,7 @@ func TestMappingsAndLink(t *testing.T) {
 		}
 		os.WriteFile(filepath.Join(d, "name"), []byte(dm[0]+"\n"), 0o644)
 		os.WriteFile(filepath.Join(d, "uuid"), []byte(dm[1]+"\n"), 0o644)
+		os.WriteFile(filepath.Join(d, "..", "dev"), []byte(dm[2]+"\n"), 0o644)
 	}
 	if err := os.MkdirAll(filepath.Join(sys, "class", "block", "vda"), 0o755); err != nil {
 		t.Fatal(err)
@@ -486,8 +487,8 @@ func TestMappingsAndLink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(maps) != 3 || maps[1] != (Mapping{Kernel: "dm-1", Name: "my--vg-root", UUID: "LVM-abcdef"}) {
-		t.Fatalf("Mappings = %+v, want dm-0..dm-2 with names and uuids", maps)
+	if len(maps) != 3 || maps[1] != (Mapping{Kernel: "dm-1", Name: "my--vg-root", UUID: "LVM-abcdef", Dev: "253:1"}) {
+		t.Fatalf("Mappings = %+v, want dm-0..dm-2 with names, uuids and numbers", maps)
 	}
 	if err := Link(dev, maps); err != nil {
 		t.Fatal(err)

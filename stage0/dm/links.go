@@ -29,7 +29,7 @@ func Mappings(sysRoot string) ([]Mapping, error) {
 	return out, nil
 }
 
-// ReadMapping reads dm/name and dm/uuid of the block device whose sysfs
+// ReadMapping reads dm/name, dm/uuid and dev of the block device whose sysfs
 // directory is dir ("/sys/block/dm-0"); it fails when there is no dm/name.
 func ReadMapping(dir string) (Mapping, error) {
 	name, err := os.ReadFile(filepath.Join(dir, "dm", "name"))
@@ -37,7 +37,9 @@ func ReadMapping(dir string) (Mapping, error) {
 		return Mapping{}, err
 	}
 	uuid, _ := os.ReadFile(filepath.Join(dir, "dm", "uuid"))
-	return Mapping{Kernel: filepath.Base(dir), Name: strings.TrimSpace(string(name)), UUID: strings.TrimSpace(string(uuid))}, nil
+	dev, _ := os.ReadFile(filepath.Join(dir, "dev"))
+	return Mapping{Kernel: filepath.Base(dir), Name: strings.TrimSpace(string(name)), UUID: strings.TrimSpace(string(uuid)),
+		Dev: strings.TrimSpace(string(dev))}, nil
 }
 
 // Link makes devRoot/mapper/NAME for every mapping and devRoot/VG/LV for

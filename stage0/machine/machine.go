@@ -27,10 +27,11 @@ import (
 type Machine struct {
 	// Files.
 	ReadFile func(path string) ([]byte, error)
-	// WriteFile writes data to an existing file in one write (sysfs).
+	Exists   func(path string) bool
+	MkdirAll func(dir string) error
+	// WriteFile writes data to path in one write (a sysfs attribute, too),
+	// creating the file (mode 0644) and its directory when missing.
 	WriteFile func(path string, data []byte) error
-	Exists    func(path string) bool
-	MkdirAll  func(dir string) error
 	// Append opens path for appending, creating it (the boot log).
 	Append func(path string) (io.Writer, error)
 
@@ -86,11 +87,13 @@ type Machine struct {
 	DetachLoop func(kernel string) error
 	// Devices lists the device-mapper and attached loop devices; Mappings
 	// the device-mapper ones, and LinkMappings makes their /dev/mapper and
-	// /dev/VG/LV links; RemoveDM removes one (DM_DEV_REMOVE).
+	// /dev/VG/LV links; RemoveDM removes one (DM_DEV_REMOVE), RenameDM
+	// renames one.
 	Devices      func() ([]BlockDev, error)
 	Mappings     func() ([]Mapping, error)
 	LinkMappings func(maps []Mapping) error
 	RemoveDM     func(name string) error
+	RenameDM     func(old, name string) error // DM_DEV_RENAME
 	// ReadDeviceFile mounts node (fsType) read-only on a private temporary
 	// directory, reads path there and unmounts it again.
 	ReadDeviceFile func(ctx context.Context, node, fsType, path string) ([]byte, error)
@@ -158,6 +161,7 @@ type Mapping struct {
 	Kernel string // "dm-0"
 	Name   string // dm/name
 	UUID   string // dm/uuid: "CRYPT-LUKS2-…", "LVM-…"
+	Dev    string // dev: "253:0"
 }
 
 // Process is a process as /proc shows it, with what the shutdown's

@@ -86,3 +86,47 @@ func openControl(sysRoot, devRoot string) (*os.File, error) {
 	}
 	return os.OpenFile(p, os.O_RDWR|unix.O_CLOEXEC, 0)
 }
+
+// DMRenameRequest returns a DM_DEV_RENAME request renaming the device-mapper
+// device old to name: the struct dm_ioctl followed by the new name,
+// NUL-terminated, at data_start (what `dmsetup rename` sends).
+func DMRenameRequest(old, name string) ([]byte, error) {
+	req, err := DMRemoveRequest(old)
+	if err != nil {
+		return nil, err
+	}
+	if name == "" || len(name) >= len(req.Name) || strings.Contains(name, "/") {
+		return nil, fmt.Errorf("device-mapper name %q: want 1 to %d bytes, no slash", name, len(req.Name)-1)
+	}
+	size := (unix.SizeofDmIoctl + len(name) + 1 + 7) &^ 7
+	req.Data_size = uint32(size)
+	buf := make([]byte, size)
+	copy(buf, unsafe.Slice((*byte)(unsafe.Pointer(&req)), unix.SizeofDmIoctl))
+	copy(buf[unix.SizeofDmIoctl:], name)
+	return buf, nil
+}
+
+// RenameDM renames the device-mapper device old to name with
+// DM_DEV_RENAME on the control node; the device stays in use, its number
+// and dm uuid stay the same.
+func RenameDM(sysRoot, devRoot, old, name string) error {
+	buf, err := DMRenameRequest(old, name)
+	if err != nil {
+		return err
+	}
+	ctl, err := openControl(sysRoot, devRoot)
+	if err != nil {
+		return fmt.Errorf("rename device-mapper device %s: %w", old, err)
+	}
+	defer ctl.Close()
+	for {
+		_, _, errno := unix.Syscall(unix.SYS_IOCTL, ctl.Fd(), unix.DM_DEV_RENAME, uintptr(unsafe.Pointer(&buf[0])))
+		switch errno {
+		case 0:
+			return nil
+		case unix.EINTR:
+			continue
+		}
+		return fmt.Errorf("rename device-mapper device %s to %s: DM_DEV_RENAME: %w", old, name, errno)
+	}
+}

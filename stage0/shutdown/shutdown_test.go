@@ -3,6 +3,7 @@ package shutdown
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -72,6 +73,29 @@ func TestUnmountTimeout(t *testing.T) {
 		got, warn := UnmountTimeout(cmdline.Parse(tc.line))
 		if got != tc.want || (warn != "") != tc.wantWarn {
 			t.Errorf("UnmountTimeout(%q) = %v, %q; want %v (warning: %v)", tc.line, got, warn, tc.want, tc.wantWarn)
+		}
+	}
+}
+
+func TestDMRenameRequest(t *testing.T) {
+	buf, err := DMRenameRequest("luks-7a8b9c0d", "vda2_crypt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 312 + "vda2_crypt\0" rounded up to 8 bytes; data_size at offset 12,
+	// data_start at 16, the old name at 48, the new one after the struct.
+	if len(buf) != 328 || binary.LittleEndian.Uint32(buf[12:]) != 328 || binary.LittleEndian.Uint32(buf[16:]) != 312 {
+		t.Errorf("DMRenameRequest size %d, data_size %d, data_start %d; want 328, 328, 312", len(buf), binary.LittleEndian.Uint32(buf[12:]), binary.LittleEndian.Uint32(buf[16:]))
+	}
+	if old, name := string(bytes.TrimRight(buf[48:48+128], "\x00")), string(buf[312:323]); old != "luks-7a8b9c0d" || name != "vda2_crypt\x00" {
+		t.Errorf("DMRenameRequest names %q -> %q", old, name)
+	}
+	if unix.DM_DEV_RENAME != 0xc138fd05 {
+		t.Errorf("DM_DEV_RENAME = %#x, want 0xc138fd05", unix.DM_DEV_RENAME)
+	}
+	for _, bad := range []string{"", "a/b", strings.Repeat("x", 128)} {
+		if _, err := DMRenameRequest("x", bad); err == nil {
+			t.Errorf("DMRenameRequest(x, %q) = nil error", bad)
 		}
 	}
 }
