@@ -27,6 +27,7 @@ mirror=$(sed -n 's/^URIs:[[:space:]]*\([^[:space:]]*\/debian\)\/*$/\1/p' /etc/ap
 [ -n "$mirror" ] || mirror=http://deb.debian.org/debian
 
 root=$(mktemp -d /var/tmp/pkginitrd-fresh.XXXXXX)
+chmod 755 "$root" # it becomes /, which every user must be able to enter
 mounts=()
 cleanup() {
   local i
