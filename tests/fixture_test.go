@@ -227,3 +227,14 @@ func makeDisk(t *testing.T, parts ...partSpec) string {
 	run(t, "sgdisk", append(args, disk)...)
 	return disk
 }
+
+// isDMSource reports whether a mount source names a device-mapper device:
+// /dev/dm-N, /dev/mapper/NAME or an LV's /dev/VG/LV (stage0 mounts by the
+// path the command line or fstab named).
+func isDMSource(src string) bool {
+	if strings.HasPrefix(src, "/dev/dm-") || strings.HasPrefix(src, "/dev/mapper/") {
+		return true
+	}
+	vg, lv, ok := strings.Cut(strings.TrimPrefix(src, "/dev/"), "/")
+	return ok && strings.HasPrefix(src, "/dev/") && vg != "disk" && lv != "" && !strings.Contains(lv, "/")
+}

@@ -67,8 +67,8 @@ func bootDM(t *testing.T, kernel string, tc dmCase) map[string]string {
 		t.Errorf("stage0 asked for a passphrase; want the boot to need none")
 	}
 	f := strings.Fields(got["root"])
-	if len(f) != 3 || !strings.HasPrefix(f[0], "/dev/dm-") || f[1] != "ext4" {
-		t.Errorf("root mount = %q, want /dev/dm-* ext4", got["root"])
+	if len(f) != 3 || !isDMSource(f[0]) || f[1] != "ext4" {
+		t.Errorf("root mount = %q, want a device-mapper device, ext4", got["root"])
 	}
 	if got["keyleak"] != "none" {
 		t.Errorf("files holding the passphrase after switch_root: %q, want none", got["keyleak"])
@@ -185,7 +185,7 @@ func TestBootDMKeys(t *testing.T) {
 			got := bootDM(t, kernel, tc)
 			// The key device was unmounted before the switch: the only
 			// block device mounted is the root.
-			if m := strings.Fields(got["mounts"]); len(m) != 1 || !strings.HasPrefix(m[0], "/dev/dm-") {
+			if m := strings.Fields(got["mounts"]); len(m) != 1 || !isDMSource(m[0]) {
 				t.Errorf("block devices mounted in the root = %q, want only the root's dm device", got["mounts"])
 			}
 		})

@@ -64,13 +64,14 @@ func TestShutdown(t *testing.T) {
 	boot := func(t *testing.T, disk, cmdline string, dm bool) *vm {
 		t.Helper()
 		v := bootVM(t, vmConfig{kernel: kernel, initrd: initrd, disks: []string{disk}, cmdline: cmdline + " rw"})
-		want := []string{"boot.log"}
+		// fsck-root: the root was checked, so systemd-fsck-root need not.
+		want := []string{"boot.log", "fsck-root"}
 		if dm {
 			v.expect(`is locked; enter its passphrase`, bootTimeout)
 			time.Sleep(2 * time.Second)
 			v.send(luksPassphrase + "\n")
 			v.expect(`kept the shutdown program for a clean poweroff path=/run/initramfs/shutdown devices="dm-\d+ dm-\d+"`, bootTimeout)
-			want = []string{"boot.log", "dev", "oldroot", "proc", "run", "shutdown", "sys"}
+			want = []string{"boot.log", "dev", "fsck-root", "oldroot", "proc", "run", "shutdown", "sys"}
 		}
 		wantX := map[bool]string{true: "executable", false: "missing"}[dm]
 		if m := v.expect(marker+` exitrd=(\w+)`, bootTimeout); m[1] != wantX {
