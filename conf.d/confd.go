@@ -54,11 +54,21 @@ type Config struct {
 	Cache Cache `toml:"cache"`
 	// UKI configures unified kernel images (build --uki).
 	UKI UKI `toml:"uki"`
+	// Console configures the console keymaps of generic images.
+	Console Console `toml:"console,omitempty"`
 	// Extend is what the kernel-install plugin appends to a distribution's
 	// prebuilt initrd (as `pkginitrd extend` does) instead of copying it as is.
 	Extend Extend `toml:"extend,omitempty"`
 
 	Distributions map[string]Distribution `toml:"distributions"`
+}
+
+// Console configures console keymaps.
+type Console struct {
+	// GenericKeymaps are compiled into every generic image, for
+	// rd.vconsole.keymap= to choose at boot (host-only images carry the
+	// host's keymap only).
+	GenericKeymaps []string `toml:"generic_keymaps,omitempty"`
 }
 
 // Modules configures the kernel-module set.

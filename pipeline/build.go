@@ -88,6 +88,10 @@ type Options struct {
 	// Keymap is the console keymap to compile into the image (a name or
 	// file for loadkeys); "" = the host's in host-only images, "none" = none.
 	Keymap string
+	// Font is the console font to put into the image (a name in the
+	// build host's console font directories or a file; "none"), else the
+	// host's for a host-only image.
+	Font string
 	// UKI, when set, makes Output a unified kernel image holding the kernel
 	// and the image (build --uki).
 	UKI *UKI
@@ -268,6 +272,8 @@ type build struct {
 	mode fs.FileMode    // of the image file
 	out  atomicfile.Set // the outputs, committed together by the last step
 	uki  ukiInputs
+
+	keymaps *compiledKeymaps // a generic image's keymap set, compiled while the build goes on
 }
 
 func newBuild(opts Options) (*build, error) {
@@ -346,8 +352,9 @@ func (b *build) backendName() string {
 	return b.be.Name()
 }
 
-func (b *build) detectHost(context.Context) error {
+func (b *build) detectHost(ctx context.Context) error {
 	if b.opts.Generic {
+		b.keymaps = compileKeymaps(ctx, b.opts.Config.Console.GenericKeymaps)
 		return nil
 	}
 	h, err := detectHost(b.opts.ProcDir, b.opts.SysDir, b.log)
@@ -494,11 +501,9 @@ func (b *build) addStage0(context.Context) error {
 		b.log.Info("host root", "device", bc.Root.Device, "fstype", bc.Root.FSType, "flags", bc.Root.Flags)
 		bc.Resume = b.hostResume()
 	}
-	km, err := b.addKeymap()
-	if err != nil {
+	if err := b.addVconsole(&bc); err != nil {
 		return err
 	}
-	bc.Keymap = km
 	data, err := bootconf.Marshal(bc)
 	if err != nil {
 		return err

@@ -64,6 +64,8 @@ func testOptions(t testing.TB) Options {
 
 func TestRunBuildsBootableTree(t *testing.T) {
 	opts := testOptions(t)
+	// A keymap the build host lacks is left out with a warning.
+	opts.Config.Console.GenericKeymaps = append(opts.Config.Console.GenericKeymaps, "no-such-keymap")
 	res, err := Run(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -95,6 +97,16 @@ func TestRunBuildsBootableTree(t *testing.T) {
 		if _, ok := have[p]; !ok {
 			t.Errorf("image lacks %s", p)
 		}
+	}
+	if _, err := exec.LookPath("loadkeys"); err == nil {
+		for _, p := range []string{"etc/pkginitrd/keymaps/de.bmap", "etc/pkginitrd/keymaps/fr-latin1.bmap"} {
+			if _, ok := have[p]; !ok {
+				t.Errorf("generic image lacks %s of the configured keymap set", p)
+			}
+		}
+	}
+	if _, ok := have["etc/pkginitrd/keymaps/no-such-keymap.bmap"]; ok {
+		t.Error("generic image has a keymap loadkeys could not compile")
 	}
 	for _, p := range []string{"usr/bin/perl", "usr/share/doc/busybox/copyright", "usr/share/man"} {
 		if _, ok := have[p]; ok {

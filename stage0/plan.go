@@ -44,8 +44,8 @@ type bootSettings struct {
 	DMWarnings []string
 	// Resume is where to look for a hibernation image (resume.go).
 	Resume resumeSettings
-	// Keymap is the console keymap to load (keymap.go).
-	Keymap keymapSettings
+	// Console is the keymap and font to load (vconsole.go).
+	Console vconsole
 	// Fstab: use the real root's /etc/fstab (rd.fstab=0 turns it off).
 	Fstab bool
 }
@@ -87,7 +87,7 @@ func settings(c *cmdline.CmdLine, conf *bootconf.Config) (bootSettings, error) {
 	s.Live, s.LiveErr = live.Parse(c)
 	s.DM, s.DMWarnings = storageSettings(c, conf.HasFeature)
 	s.Resume = resumeFrom(c, conf)
-	s.Keymap = keymapFrom(c, conf)
+	s.Console = vconsoleFrom(c, conf)
 	if s.Live.Mode == live.Overlay {
 		s.RootMode = "ro" // the lower layer
 	}
@@ -113,8 +113,8 @@ func plan(s bootSettings, c *cmdline.CmdLine) (steps []step, retryFrom int) {
 		steps = append(steps, loadStep{names: s.ForceLoad})
 	}
 	steps = append(steps, coldplugStep{})
-	if s.Keymap.Path != "" || s.Keymap.Warning != "" {
-		steps = append(steps, keymapStep{s.Keymap})
+	if s.Console.needed() {
+		steps = append(steps, vconsoleStep{s.Console})
 	}
 	if s.DM.LUKS || s.DM.LVM || len(s.DMWarnings) > 0 {
 		steps = append(steps, storageStep{conf: s.DM, warnings: s.DMWarnings})

@@ -18,6 +18,7 @@ import (
 	"github.com/pkginitrd/pkginitrd/stage0/console"
 	"github.com/pkginitrd/pkginitrd/stage0/device"
 	"github.com/pkginitrd/pkginitrd/stage0/dm"
+	"github.com/pkginitrd/pkginitrd/stage0/font"
 	"github.com/pkginitrd/pkginitrd/stage0/fsck"
 	"github.com/pkginitrd/pkginitrd/stage0/keymap"
 	"github.com/pkginitrd/pkginitrd/stage0/live"
@@ -93,6 +94,7 @@ func LinuxMachine(r *reaper.Reaper) machine.Machine {
 		Reap:        func() { reaper.ReapAll() },
 		Ask:         func(_ context.Context, prompt string) ([]byte, error) { return console.Ask(tty(), prompt) },
 		LoadKeymap:  func(m *keymap.Map) error { return keymap.Load(devRoot+"/tty0", m) },
+		LoadFont:    func(f *font.Font) error { return font.Load(devRoot+"/tty0", f) },
 		Say:         func(line string) { console.Say(tty(), line) },
 		Listen: func() (machine.EventSource, error) {
 			c, err := uevent.Listen()

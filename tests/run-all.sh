@@ -18,7 +18,7 @@ apt-get install -y -q --no-install-recommends \
   squashfs-tools xorriso mtools zstd xz-utils lz4 bzip2 binutils kmod cryptsetup-bin lvm2 dpkg-dev \
   debian-archive-keyring ca-certificates gpg dracut-core bc isolinux syslinux-common systemd \
   dnf rpm createrepo-c gnupg pacman-package-manager makepkg archlinux-keyring libarchive-tools fakeroot \
-  kbd console-data debootstrap make git \
+  kbd console-data console-setup-linux debootstrap make git \
   ovmf sbsigntool systemd-boot-efi openssl
 
 command -v go >/dev/null || { echo "run-all: Go is required (go.mod names the version)" >&2; exit 1; }

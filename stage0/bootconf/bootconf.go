@@ -49,13 +49,18 @@ type Config struct {
 	// line has neither resume= nor noresume.
 	Resume Resume `toml:"resume,omitempty"`
 	// Keymap is the console keymap loaded before the first passphrase prompt.
-	Keymap Keymap `toml:"keymap,omitempty"`
+	Keymap ConsoleFile `toml:"keymap,omitempty"`
+	// Keymaps are more keymaps, loaded only when rd.vconsole.keymap= names
+	// one (generic images).
+	Keymaps []ConsoleFile `toml:"keymaps,omitempty"`
+	// Font is the console font (PSF) loaded with it.
+	Font ConsoleFile `toml:"font,omitempty"`
 }
 
-// Keymap is a console keymap compiled into the image.
-type Keymap struct {
-	Name string `toml:"name,omitempty"` // as in rd.vconsole.keymap=, e.g. "fr-latin1"
-	Path string `toml:"path,omitempty"` // the compiled map (loadkeys -b) in the image
+// ConsoleFile is a console keymap or font in the image.
+type ConsoleFile struct {
+	Name string `toml:"name,omitempty"` // as in rd.vconsole.keymap=/font=, e.g. "fr-latin1"
+	Path string `toml:"path,omitempty"` // the compiled keymap (loadkeys -b) or PSF font in the image
 }
 
 // Resume names a resume device in kernel command line terms.

@@ -10,7 +10,6 @@ import (
 
 // The console keyboard ioctls (linux/kd.h).
 const (
-	kdGetKBEntry = 0x4B46 // KDGKBENT
 	kdSetKBEntry = 0x4B47 // KDSKBENT
 )
 
@@ -37,20 +36,6 @@ func Load(tty string, m *Map) error {
 		}
 	}
 	return nil
-}
-
-// Get reads one key of one table (KDGKBENT), to check a load.
-func Get(tty string, table, key uint8) (uint16, error) {
-	f, err := os.OpenFile(tty, os.O_RDONLY|unix.O_NOCTTY, 0)
-	if err != nil {
-		return 0, fmt.Errorf("keymap: %w", err)
-	}
-	defer f.Close()
-	ent := kbEntry{Table: table, Index: key}
-	if err := ioctl(f, kdGetKBEntry, &ent); err != nil {
-		return 0, fmt.Errorf("keymap: get key %d of table %d on %s: %w", key, table, tty, err)
-	}
-	return ent.Value, nil
 }
 
 func ioctl(f *os.File, req uintptr, ent *kbEntry) error {

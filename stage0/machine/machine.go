@@ -16,6 +16,7 @@ import (
 	"github.com/pkginitrd/pkginitrd/internal/blkid"
 	"github.com/pkginitrd/pkginitrd/internal/mountinfo"
 	"github.com/pkginitrd/pkginitrd/stage0/device"
+	"github.com/pkginitrd/pkginitrd/stage0/font"
 	"github.com/pkginitrd/pkginitrd/stage0/fsck"
 	"github.com/pkginitrd/pkginitrd/stage0/keymap"
 	"github.com/pkginitrd/pkginitrd/stage0/mount"
@@ -72,6 +73,8 @@ type Machine struct {
 	Say func(line string)
 	// LoadKeymap sets the console keyboard's tables (keymap.Load on /dev/tty0).
 	LoadKeymap func(m *keymap.Map) error
+	// LoadFont sets the console font and its Unicode map (font.Load on /dev/tty0).
+	LoadFont func(f *font.Font) error
 
 	// Devices. Listen opens the hotplug event stream; Modaliases lists
 	// those of the devices present (coldplug); Scan lists and probes the

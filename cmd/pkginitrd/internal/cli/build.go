@@ -80,6 +80,7 @@ func runBuild(ctx context.Context, env Env, args []string) error {
 		verbose  = fs.Bool("verbose", false, "log every step")
 		quiet    = fs.Bool("quiet", false, "log errors only")
 		keymap   = fs.String("keymap", "", "console keymap loaded before passphrase prompts: a name or file for the host's loadkeys (default: the host's, in host-only images; none to leave it out)")
+		conFont  = fs.String("console-font", "", "console font (PSF) loaded with the keymap: a name in the host's console font directories or a file (default: the host's, in host-only images; none to leave it out)")
 		includes stringList
 		packages stringList
 		features stringList
@@ -125,6 +126,7 @@ func runBuild(ctx context.Context, env Env, args []string) error {
 	opts.Stage0 = env.Executable
 	opts.FirmwareDir = *fwDir
 	opts.Keymap = *keymap
+	opts.Font = *conFont
 	opts.Logger = newLogger(env.Stderr, *verbose, *quiet)
 	if opts.Mtime, err = sourceDateEpoch(env.Getenv); err != nil {
 		return err
