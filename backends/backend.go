@@ -46,11 +46,16 @@ type Request struct {
 	// unpacked (things an initrd never runs: perl-base, debconf, ...).
 	Exclude       []string
 	Release, Arch string // e.g. "bookworm", "amd64"
-	// Repositories are where packages come from (see resolver.Repositories).
+	// Repositories are where apt's packages come from (see
+	// resolver.Repositories), --mirror already expanded into them.
 	Repositories []Repository
-	// Mirror, when set, replaces the distribution's repositories (--mirror);
-	// backends whose repositories are not resolved into Repositories (dnf)
-	// read it.
+	// Mirror, when set, replaces the distribution's repositories (--mirror)
+	// for the backends that pick their own repositories (dnf: one repository
+	// at the mirror, pacman: the mirror serves every configured repository).
+	// They are not resolved into Repositories: dnf reads a host build's
+	// repositories from the host's yum.repos.d itself, and each backend's
+	// repositories have their own shape (apt suites and components, dnf
+	// baseurl or metalink, pacman servers and keyrings).
 	Mirror string
 	// Proxies are the package manager's proxy settings, e.g.
 	// "Acquire::http::Proxy" → "http://proxy:3128".

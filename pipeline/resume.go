@@ -1,13 +1,12 @@
 package pipeline
 
 import (
-	"bufio"
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/pkginitrd/pkginitrd/internal/blkid"
+	"github.com/pkginitrd/pkginitrd/internal/fstab"
 	"github.com/pkginitrd/pkginitrd/stage0/bootconf"
 )
 
@@ -41,14 +40,14 @@ func hostResume(sysDir, etcRoot string, probe func(dev string) string) (r bootco
 	if strings.EqualFold(vars["RESUME"], "none") {
 		return bootconf.Resume{}, debian + " says RESUME=none"
 	}
-	fstab := filepath.Join(etcRoot, "etc", "fstab")
-	if dev := fstabSwap(fstab); dev != "" {
+	fstabPath := filepath.Join(etcRoot, "etc", "fstab")
+	if dev := fstabSwap(fstabPath); dev != "" {
 		if strings.HasPrefix(dev, "/dev/") && !strings.HasPrefix(dev, "/dev/mapper/") && !strings.HasPrefix(dev, "/dev/disk/") {
 			if uuid := probe(dev); uuid != "" {
 				dev = "UUID=" + uuid
 			}
 		}
-		return bootconf.Resume{Device: dev}, "the swap in " + fstab
+		return bootconf.Resume{Device: dev}, "the swap in " + fstabPath
 	}
 	if dev := vars["RESUME"]; dev != "" && !strings.EqualFold(dev, "auto") {
 		return bootconf.Resume{Device: dev, Offset: vars["RESUME_OFFSET"]}, debian
@@ -77,24 +76,22 @@ func nameDevice(sysDir, devno string, probe func(string) string) string {
 	return devName
 }
 
-// fstabSwap returns the source of the first swap device in an fstab.
+// fstabSwap returns the source of the first swap device in an fstab
+// (not noauto; a swap file, which needs an offset, is not a device).
 func fstabSwap(path string) string {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return ""
 	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 3 || strings.HasPrefix(f[0], "#") || f[2] != "swap" {
+	defer f.Close()
+	// A read error ends the table: the entries before it still count.
+	entries, _, _ := fstab.Parse(f)
+	for _, e := range entries {
+		if e.Type != "swap" || e.Has("noauto") {
 			continue
 		}
-		if len(f) > 3 && strings.Contains(","+f[3]+",", ",noauto,") {
-			continue
-		}
-		src := f[0]
-		if strings.Contains(src, "=") || strings.HasPrefix(src, "/dev/") {
-			return src
+		if strings.Contains(e.Spec, "=") || strings.HasPrefix(e.Spec, "/dev/") {
+			return e.Spec
 		}
 	}
 	return ""

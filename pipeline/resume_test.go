@@ -36,6 +36,8 @@ func TestHostResume(t *testing.T) {
 			fstab:              "# <file system> <mount point> <type>\nUUID=r / ext4 errors=remount-ro 0 1\n/swapfile none swap sw 0 0\n/dev/mapper/vg-swap_1 none swap noauto 0 0\n/dev/mapper/vg-swap_2 none swap sw 0 0\n",
 			debian:             "RESUME=UUID=debian\n"},
 			bootconf.Resume{Device: "/dev/mapper/vg-swap_2"}},
+		{"fstab swap by label, octal escapes decoded", map[string]string{fstab: "LABEL=my\\040swap none swap sw 0 0\n"},
+			bootconf.Resume{Device: "LABEL=my swap"}},
 		{"fstab swap by path, probed", map[string]string{fstab: "/dev/vda3 none swap sw 0 0\n"},
 			bootconf.Resume{Device: "UUID=0c0ffee0-aaaa-4bbb-8ccc-dddddddddddd"}},
 		{"Debian's RESUME= without a swap in fstab", map[string]string{

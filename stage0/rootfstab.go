@@ -9,9 +9,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/pkginitrd/pkginitrd/internal/fstab"
 	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
 	"github.com/pkginitrd/pkginitrd/stage0/dm"
-	"github.com/pkginitrd/pkginitrd/stage0/fstab"
 	"github.com/pkginitrd/pkginitrd/stage0/mount"
 )
 

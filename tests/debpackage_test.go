@@ -7,11 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
-
-// debMirror is where the Debian package tests debootstrap and install from.
-const debMirror = "http://deb.debian.org/debian"
 
 // TestDebianPackage installs pkginitrd as a Debian user would: the .deb that
 // tools/mkdeb builds goes into a debootstrapped bookworm (dpkg -i in a
@@ -35,7 +31,7 @@ func TestDebianPackage(t *testing.T) {
 	}
 	t.Logf("built %s", built[len(built)-1])
 
-	root := bookwormRoot(t, filepath.Join(filepath.Dir(e.cacheDir), "debootstrap"))
+	root := bookwormRoot(t, e)
 	writeFile(t, filepath.Join(root, "tmp", "pkginitrd.deb"), readFile(t, deb), 0o644)
 	if out, err := chroot(root, "dpkg", "-i", "/tmp/pkginitrd.deb"); err != nil {
 		t.Fatalf("dpkg -i pkginitrd.deb in the chroot: %v\n%s", err, out)
@@ -112,36 +108,22 @@ func checkOurInit(t *testing.T, e *env, initrd, bin string) {
 	t.Logf("pkginitrd inspect --summary %s:\n%s", initrd, run(t, e.bin, "inspect", "--summary", initrd))
 }
 
-// bookwormRoot returns a fresh copy of a debootstrapped bookworm (minbase,
-// with the release, its updates and security as apt sources and this
-// machine's name servers and apt proxy settings), kept as a tarball in
-// cacheDir. apt's archives and pkginitrd's cache in it are directories of
-// cacheDir, bind-mounted until the test ends.
-func bookwormRoot(t *testing.T, cacheDir string) string {
+// bookwormRoot returns a fresh copy of the debootstrapped bookworm
+// (minbase, see debootstrapRoot) with the release, its updates and security
+// as apt sources and this machine's name servers and apt proxy settings.
+// apt's archives and pkginitrd's cache in it are directories of the test
+// cache, bind-mounted until the test ends.
+func bookwormRoot(t *testing.T, e *env) string {
 	t.Helper()
+	cacheDir := filepath.Join(filepath.Dir(e.cacheDir), "debootstrap")
 	for _, d := range []string{"apt-archives/partial", "pkginitrd"} {
 		if err := os.MkdirAll(filepath.Join(cacheDir, d), 0o700); err != nil {
 			t.Fatal(err)
 		}
 	}
-	tarball := filepath.Join(cacheDir, "bookworm-minbase.tar.zst")
-	if _, err := os.Stat(tarball); err != nil {
-		tree := filepath.Join(t.TempDir(), "debootstrap")
-		start := time.Now()
-		if out, err := exec.Command("debootstrap", "--variant=minbase", "bookworm", tree, debMirror).CombinedOutput(); err != nil {
-			t.Fatalf("debootstrap bookworm: %v\n%s", err, tail(string(out), 30))
-		}
-		t.Logf("debootstrap bookworm took %s", time.Since(start).Round(time.Second))
-		run(t, "tar", "--zstd", "--numeric-owner", "-cpf", tarball+".tmp", "-C", tree, ".")
-		if err := os.Rename(tarball+".tmp", tarball); err != nil {
-			t.Fatal(err)
-		}
-	}
+	base := debootstrapRoot(t, e)
 	root := filepath.Join(t.TempDir(), "root")
-	if err := os.Mkdir(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	run(t, "tar", "--zstd", "--numeric-owner", "-xpf", tarball, "-C", root)
+	run(t, "cp", "-a", base, root)
 	if err := os.Remove(filepath.Join(root, "etc/apt/sources.list")); err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
 	}

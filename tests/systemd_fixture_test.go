@@ -5,14 +5,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/pkginitrd/pkginitrd/internal/testenv"
 )
 
 // The installed system of the systemd tests: Debian's installer layout for
@@ -28,53 +25,6 @@ const (
 // systemdRootPackages are installed on top of debootstrap's minbase.
 func systemdRootPackages() []string {
 	return []string{"systemd-sysv", "udev", "dbus", "cryptsetup", "lvm2", "e2fsprogs", "kmod"}
-}
-
-// debootstrapRoot returns a Debian bookworm root made by debootstrap
-// (minbase plus systemdRootPackages), cached under the test cache's
-// fixtures directory. Callers copy it before changing it.
-func debootstrapRoot(t *testing.T, e *env) string {
-	t.Helper()
-	testenv.NeedRoot(t, "debootstrap (file owners in the root)")
-	testenv.NeedTool(t, "debootstrap", "debootstrap")
-	args := []string{"--variant=minbase", "--include=" + strings.Join(systemdRootPackages(), ","), "bookworm"}
-	h := sha256.Sum256([]byte("debootstrap v1\n" + strings.Join(args, " ")))
-	dir := filepath.Join(fixtureCacheDir(e), "debootstrap-"+hex.EncodeToString(h[:])[:16])
-	if _, err := os.Stat(filepath.Join(dir, "done")); err == nil {
-		now := time.Now()
-		os.Chtimes(filepath.Join(dir, "done"), now, now)
-		return filepath.Join(dir, "root")
-	}
-	testenv.NeedNetwork(t, debMirror)
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".tmp-debootstrap-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(tmp)
-	start := time.Now()
-	root := filepath.Join(tmp, "root")
-	if out, err := exec.Command("debootstrap", append(args, root, debMirror)...).CombinedOutput(); err != nil {
-		t.Fatalf("debootstrap %s: %v\n%s", strings.Join(args, " "), err, tail(string(out), 30))
-	}
-	for _, junk := range []string{"var/cache/apt/archives", "var/lib/apt/lists"} {
-		m, _ := filepath.Glob(filepath.Join(root, junk, "*"))
-		for _, p := range m {
-			os.RemoveAll(p)
-		}
-	}
-	writeFile(t, filepath.Join(tmp, "done"), []byte(strings.Join(args, " ")), 0o644)
-	os.Chmod(tmp, 0o755)
-	if err := os.Rename(tmp, dir); err != nil {
-		if _, serr := os.Stat(filepath.Join(dir, "done")); serr != nil {
-			t.Fatalf("store the debootstrap root in %s: %v", dir, err)
-		}
-	}
-	pruneFixtures(t, filepath.Dir(dir), "debootstrap-", 30*24*time.Hour)
-	t.Logf("debootstrap root made in %s and stored in %s", time.Since(start).Round(time.Second), dir)
-	return filepath.Join(dir, "root")
 }
 
 // reportScript runs once the system is up: it prints the system state,
@@ -159,7 +109,7 @@ func imageFor(t *testing.T, dir, label, uuid string) string {
 // when usr is set.
 func systemdDisk(t *testing.T, e *env, usr bool) string {
 	t.Helper()
-	root := installedRoot(t, debootstrapRoot(t, e), usr)
+	root := installedRoot(t, debootstrapRoot(t, e, systemdRootPackages()...), usr)
 	kernel, _ := buildImage(t, e, "--generic")
 	h := sha256.New()
 	fmt.Fprintf(h, "systemd-disk v1 usr=%v\nroot %s\nkernel %s\n", usr, treeHash(t, root), fileHash(t, kernel))

@@ -1,7 +1,8 @@
-// Package fstab reads fstab(5) tables. stage0 reads the real root's
-// /etc/fstab after mounting it: the root's mount options, and what systemd
-// expects the initramfs to have mounted before switch_root (/usr, and the
-// entries marked x-initrd.mount).
+// Package fstab reads fstab(5) tables, for the generator and stage0 alike.
+// The generator reads the host's /etc/fstab for the swap a host-only image
+// resumes from. stage0 reads the real root's /etc/fstab after mounting it:
+// the root's mount options, and what systemd expects the initramfs to have
+// mounted before switch_root (/usr, and the entries marked x-initrd.mount).
 package fstab
 
 import (
