@@ -46,8 +46,8 @@ func (b *build) addVconsole(bc *bootconf.Config) (err error) {
 	return err
 }
 
-// compiledKeymaps are keymaps compiled in the background: Wait returns
-// each name's data or error.
+// compiledKeymaps are keymaps compiled in the background: once wg is
+// done, data[i] or errs[i] is names[i]'s result.
 type compiledKeymaps struct {
 	names []string
 	data  [][]byte
