@@ -251,9 +251,10 @@ func (b *boot) waitRoot(ctx context.Context, ref cmdline.DeviceRef, timeout time
 	if timeout > 0 {
 		deadline = b.sys.After(timeout)
 	}
-	d, devs, err := b.scanFor(ctx, &ref, deadline, func(devs []device.Device) {
+	d, devs, err := b.scanFor(ctx, &ref, deadline, b.rootActivation(), func(devs []device.Device) {
 		b.log.Info("root device not there yet, waiting", "root", ref.String(), "devices", len(devs))
 	})
+	b.waiting = ref // a LUKS container's mapping, when root= named the container
 	if errors.Is(err, errDeadline) {
 		return fmt.Errorf("%w %s after %s%s", ErrRootTimeout, ref, timeout, b.storageHint(devs))
 	}
@@ -272,12 +273,13 @@ func (b *boot) waitRoot(ctx context.Context, ref cmdline.DeviceRef, timeout time
 var errDeadline = errors.New("deadline passed")
 
 // scanFor scans the block devices until ref resolves, opening LUKS
-// containers and activating LVM on the way (activate, which may point ref
-// at a mapping), re-scanning on every block uevent (or every second
-// without uevents) until deadline (nil: forever); then the error is
-// errDeadline. waiting is called once, after the first scan missed.
-func (b *boot) scanFor(ctx context.Context, ref *cmdline.DeviceRef, deadline <-chan time.Time, waiting func([]device.Device)) (*device.Device, []device.Device, error) {
-	for first := true; ; first = false {
+// containers and activating LVM on the way as a allows (activate, which
+// may point ref at a mapping), re-scanning on every block uevent (or every
+// second without uevents) until deadline (nil: forever); then the error is
+// errDeadline. waiting is called once, after the first scan that missed
+// and activated nothing.
+func (b *boot) scanFor(ctx context.Context, ref *cmdline.DeviceRef, deadline <-chan time.Time, a *activation, waiting func([]device.Device)) (*device.Device, []device.Device, error) {
+	for said := false; ; {
 		devs, err := b.sys.Scan()
 		if err != nil {
 			return nil, nil, fmt.Errorf("scan block devices: %w", err)
@@ -292,16 +294,16 @@ func (b *boot) scanFor(ctx context.Context, ref *cmdline.DeviceRef, deadline <-c
 		if err != nil {
 			return nil, devs, err
 		}
-		if more, err := b.activate(ctx, devs, ref, d); err != nil {
+		if more, err := b.activate(ctx, a, devs, ref, d); err != nil {
 			return nil, devs, err
 		} else if more {
-			b.waiting = *ref
 			continue // LUKS/LVM made new devices: scan again
 		}
 		if d != nil {
 			return d, devs, nil
 		}
-		if first {
+		if !said {
+			said = true
 			waiting(devs)
 		}
 		var poll <-chan time.Time

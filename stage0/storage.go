@@ -86,38 +86,108 @@ func (s storageStep) Run(_ context.Context, b *boot) error {
 	return nil
 }
 
-// activate is called by the root wait after each scan. It opens the LUKS
-// containers and activates the LVM volume groups the root may be on and
-// reports whether it did anything (then the devices are scanned again).
-// When root= names a LUKS container itself, ref becomes its mapping.
-func (b *boot) activate(ctx context.Context, devs []device.Device, ref *cmdline.DeviceRef, root *device.Device) (bool, error) {
+// activation is what a device wait (scanFor) may do while its device is
+// missing: open LUKS containers and activate LVM volume groups.
+type activation struct {
+	conf dm.Config // names, keys and options of the containers
+	// open selects the LUKS containers to open while the device is
+	// missing; byName, when set, is tried alone first.
+	open, byName func(d *device.Device, u dm.Unlock) bool
+	// intoContainer: when the device found is itself a LUKS container,
+	// open it and wait for its mapping instead (root=, mount.usr=).
+	intoContainer bool
+	what          string // the option naming the device, for messages: "root=", "mount.usr="
+	// checkLV fails the wait when LVM knows the volume group of a
+	// logical volume ref names but not the volume (checkLV).
+	checkLV bool
+	// lv ("VG/LV"), if set, is activated once when nothing else is left
+	// to do: rd.lvm.lv= may have named only the root's volume.
+	lv     string
+	lvDone bool
+}
+
+// rootActivation is the root's (and resume's): every LUKS container
+// rd.luks.uuid= asks for (every one seen when it names none, except those
+// the image's crypttab marks noauto) and every volume group.
+func (b *boot) rootActivation() *activation {
 	c := b.set.DM
-	if root != nil {
-		if c.LUKS && root.Info != nil && root.Info.Type == "crypto_LUKS" {
-			u := b.unlockFor(root, devs)
-			name := u.Name
-			if err := b.openLUKS(ctx, root, u); err != nil {
+	return &activation{conf: c, intoContainer: true, what: "root=", checkLV: true, open: func(d *device.Device, u dm.Unlock) bool {
+		if !c.WantLUKS(d.Info.UUID) {
+			return false
+		}
+		if len(c.LUKSUUIDs) == 0 && u.Entry != nil && u.Entry.Options.NoAuto {
+			b.log.Info("not unlocking a container crypttab marks noauto", "container", d.Node, "name", u.Name)
+			return false
+		}
+		return true
+	}}
+}
+
+// activate is called by a device wait after each scan, with the device
+// ref resolved to (nil: not there yet). It opens the LUKS containers and
+// activates the LVM volume groups a allows and reports whether it did
+// anything (then the devices are scanned again). When ref names a LUKS
+// container itself, ref becomes its mapping.
+func (b *boot) activate(ctx context.Context, a *activation, devs []device.Device, ref *cmdline.DeviceRef, found *device.Device) (bool, error) {
+	c := a.conf
+	if found != nil {
+		if !a.intoContainer || !c.LUKS || found.Info == nil || found.Info.Type != "crypto_LUKS" {
+			return false, nil
+		}
+		u := b.unlockFor(c, found, devs)
+		if err := b.openLUKS(ctx, found, u); err != nil {
+			return false, err
+		}
+		*ref = cmdline.DeviceRef{Kind: cmdline.Path, Value: "/dev/mapper/" + u.Name, Raw: "/dev/mapper/" + u.Name}
+		b.log.Info(a.what+" names a LUKS container; waiting for its mapping", "device", ref.String())
+		return true, b.linkMappings()
+	}
+	did, err := b.unlockSelected(ctx, a, devs)
+	if err != nil {
+		return false, err
+	}
+	if c.LVM && !did && b.freshPVs(devs) {
+		b.activateLVM(ctx, c, *ref)
+		if a.checkLV {
+			if err := b.checkLV(ctx, *ref); err != nil {
 				return false, err
 			}
-			*ref = cmdline.DeviceRef{Kind: cmdline.Path, Value: "/dev/mapper/" + name, Raw: "/dev/mapper/" + name}
-			b.log.Info("root= names a LUKS container; waiting for its mapping", "root", ref.String())
-			return true, b.linkMappings()
 		}
+		did = true
+	}
+	if c.LVM && !did && a.lv != "" && !a.lvDone {
+		a.lvDone = true
+		b.activateLVM(ctx, dm.Config{LVs: []string{a.lv}}, *ref)
+		did = true
+	}
+	if !did {
 		return false, nil
 	}
-	did := false
-	if c.LUKS {
+	return true, b.linkMappings()
+}
+
+// unlockSelected opens the LUKS containers in devs that a selects (those
+// a.byName selects alone, when it selects any) and that are not open yet.
+func (b *boot) unlockSelected(ctx context.Context, a *activation, devs []device.Device) (bool, error) {
+	if !a.conf.LUKS {
+		return false, nil
+	}
+	maps, err := b.sys.Mappings()
+	if err != nil {
+		b.log.Debug("cannot list device-mapper devices", "err", err)
+	}
+	for _, sel := range []func(*device.Device, dm.Unlock) bool{a.byName, a.open} {
+		if sel == nil {
+			continue
+		}
+		did := false
 		for i := range devs {
 			d := &devs[i]
-			if d.Info == nil || d.Info.Type != "crypto_LUKS" || !c.WantLUKS(d.Info.UUID) {
+			if d.Info == nil || d.Info.Type != "crypto_LUKS" || d.Info.UUID == "" || containerMapping(maps, d.Info.UUID) != nil {
 				continue
 			}
-			u := b.unlockFor(d, devs)
-			if b.mapped(u.Name) {
-				continue
-			}
-			if len(c.LUKSUUIDs) == 0 && u.Entry != nil && u.Entry.Options.NoAuto {
-				b.log.Info("not unlocking a container crypttab marks noauto", "container", d.Node, "name", u.Name)
+			u := b.unlockFor(a.conf, d, devs)
+			if hasMapping(maps, u.Name) || !sel(d, u) {
 				continue
 			}
 			if err := b.openLUKS(ctx, d, u); err != nil {
@@ -125,31 +195,28 @@ func (b *boot) activate(ctx context.Context, devs []device.Device, ref *cmdline.
 			}
 			did = true
 		}
-	}
-	if c.LVM {
-		fresh := false
-		for i := range devs {
-			d := &devs[i]
-			if d.Info != nil && d.Info.Type == "LVM2_member" && !b.lvmSeen[d.Node+" "+d.Info.UUID] {
-				if b.lvmSeen == nil {
-					b.lvmSeen = map[string]bool{}
-				}
-				b.lvmSeen[d.Node+" "+d.Info.UUID] = true
-				fresh = true
-			}
-		}
-		if fresh {
-			b.activateLVM(ctx, b.set.DM, *ref)
-			if err := b.checkLV(ctx, *ref); err != nil {
-				return false, err
-			}
-			did = true
+		if did {
+			return true, nil
 		}
 	}
-	if !did {
-		return false, nil
+	return false, nil
+}
+
+// freshPVs reports whether devs holds LVM physical volumes that LVM
+// activation has not run for yet, and marks them.
+func (b *boot) freshPVs(devs []device.Device) bool {
+	fresh := false
+	for i := range devs {
+		d := &devs[i]
+		if d.Info != nil && d.Info.Type == "LVM2_member" && !b.lvmSeen[d.Node+" "+d.Info.UUID] {
+			if b.lvmSeen == nil {
+				b.lvmSeen = map[string]bool{}
+			}
+			b.lvmSeen[d.Node+" "+d.Info.UUID] = true
+			fresh = true
+		}
 	}
-	return true, b.linkMappings()
+	return fresh
 }
 
 // mapped reports whether a device-mapper device called name exists.
@@ -195,8 +262,8 @@ func (b *boot) loadQuietly(ctx context.Context, names []string) {
 
 // unlockFor decides how to open the container on d: its name, keys and
 // options from the command line and the crypttab (dm.Config.For).
-func (b *boot) unlockFor(d *device.Device, devs []device.Device) dm.Unlock {
-	return b.set.DM.For(d.Info.UUID, func(r cmdline.DeviceRef) bool {
+func (b *boot) unlockFor(c dm.Config, d *device.Device, devs []device.Device) dm.Unlock {
+	return c.For(d.Info.UUID, func(r cmdline.DeviceRef) bool {
 		if r.Kind == cmdline.Path {
 			m, _ := device.Resolve(devRoot, devs, r)
 			return m != nil && m.Node == d.Node
