@@ -106,12 +106,13 @@ type activation struct {
 	lvDone bool
 }
 
-// rootActivation is the root's (and resume's): every LUKS container
+// rootActivation is the root's (and that of other devices named like it,
+// by the option what: "resume=", "mount.usr="): every LUKS container
 // rd.luks.uuid= asks for (every one seen when it names none, except those
 // the image's crypttab marks noauto) and every volume group.
-func (b *boot) rootActivation() *activation {
+func (b *boot) rootActivation(what string) *activation {
 	c := b.set.DM
-	return &activation{conf: c, intoContainer: true, what: "root=", checkLV: true, open: func(d *device.Device, u dm.Unlock) bool {
+	return &activation{conf: c, intoContainer: true, what: what, checkLV: true, open: func(d *device.Device, u dm.Unlock) bool {
 		if !c.WantLUKS(d.Info.UUID) {
 			return false
 		}
@@ -127,8 +128,11 @@ func (b *boot) rootActivation() *activation {
 // ref resolved to (nil: not there yet). It opens the LUKS containers and
 // activates the LVM volume groups a allows and reports whether it did
 // anything (then the devices are scanned again). When ref names a LUKS
-// container itself, ref becomes its mapping.
+// container itself, ref becomes its mapping. A nil a does nothing.
 func (b *boot) activate(ctx context.Context, a *activation, devs []device.Device, ref *cmdline.DeviceRef, found *device.Device) (bool, error) {
+	if a == nil {
+		return false, nil
+	}
 	c := a.conf
 	if found != nil {
 		if !a.intoContainer || !c.LUKS || found.Info == nil || found.Info.Type != "crypto_LUKS" {
@@ -317,59 +321,19 @@ func (b *boot) readKey(ctx context.Context, k dm.Key) ([]byte, error) {
 }
 
 // waitKeyDevice waits for a key device, for at most the key timeout;
-// then the error wraps dm.ErrNoKeyDevice.
+// then the error wraps dm.ErrNoKeyDevice. It never opens LUKS containers:
+// it runs while one is being opened, for its key.
 func (b *boot) waitKeyDevice(ctx context.Context, ref cmdline.DeviceRef) (*device.Device, error) {
 	timeout := b.set.DM.KeyTimeout
 	if timeout == 0 {
 		timeout = dm.DefaultKeyTimeout
 	}
-	d, err := b.waitPlainDevice(ctx, ref, timeout, "the key device", "rd.luks.key.tout=", nil)
-	if errors.Is(err, errNotThere) {
+	d, err := b.waitOther(ctx, &ref, timeout, nil, "the key device", "rd.luks.key.tout=")
+	var missing *notThereError
+	if errors.As(err, &missing) {
 		return nil, fmt.Errorf("%w: %w", dm.ErrNoKeyDevice, err)
 	}
 	return d, err
-}
-
-// errNotThere is wrapped by waitPlainDevice's timeout.
-var errNotThere = errors.New("device did not appear")
-
-// waitPlainDevice waits for a device that needs no unlocking of its own (a key
-// device, an fstab device), for at most timeout (0: forever): it scans
-// until ref resolves. what and knob name the device and its timeout
-// setting in the console message; poke, if set, runs once after the
-// first scan that missed it (to activate a logical volume). Unlike
-// scanFor (the root's wait), it never opens LUKS containers: it runs
-// while one is being opened, for its key.
-func (b *boot) waitPlainDevice(ctx context.Context, ref cmdline.DeviceRef, timeout time.Duration, what, knob string, poke func()) (*device.Device, error) {
-	var deadline <-chan time.Time
-	limit := "forever"
-	if timeout > 0 {
-		deadline, limit = b.sys.After(timeout), "up to "+timeout.String()
-	}
-	for first := true; ; first = false {
-		devs, err := b.sys.Scan()
-		if err != nil {
-			return nil, fmt.Errorf("scan block devices: %w", err)
-		}
-		if d, err := device.Resolve(devRoot, devs, ref); err == nil && d != nil {
-			return d, nil
-		}
-		if first {
-			if poke != nil {
-				poke()
-				continue
-			}
-			b.sys.Say(fmt.Sprintf("waiting %s for %s %s (%s)", limit, what, ref, knob))
-		}
-		select {
-		case <-b.wake:
-		case <-b.sys.After(250 * time.Millisecond):
-		case <-deadline:
-			return nil, fmt.Errorf("%s did not appear within %s: %w", ref, timeout, errNotThere)
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
 }
 
 // activateLVM runs lvm for what conf names; failures are logged, since

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
-	"time"
 
 	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
 	"github.com/pkginitrd/pkginitrd/stage0/device"
@@ -123,19 +122,12 @@ func (b *boot) rootCrypttab() []dm.CrypttabEntry {
 // (mountActivation). ref becomes the container's mapping when mount.usr=
 // names a LUKS container itself.
 func (b *boot) waitMountDevice(ctx context.Context, e fstab.Entry, ref *cmdline.DeviceRef, tab []dm.CrypttabEntry) (*device.Device, error) {
-	timeout := b.set.Timeout
-	var deadline <-chan time.Time
-	limit := "forever"
-	if timeout > 0 {
-		deadline, limit = b.sys.After(timeout), "up to "+timeout.String()
-	}
 	a := b.mountActivation(e, *ref, tab)
 	want := *ref
-	d, _, err := b.scanFor(ctx, ref, deadline, a, func([]device.Device) {
-		b.sys.Say(fmt.Sprintf("waiting %s for the device of %s %s (rd.timeout=)", limit, e.File, want))
-	})
-	if errors.Is(err, errDeadline) {
-		return nil, fmt.Errorf("%s did not appear within %s%s", want, timeout, mountHint(a, want))
+	d, err := b.waitOther(ctx, ref, b.set.Timeout, a, "the device of "+e.File, "rd.timeout=")
+	var missing *notThereError
+	if errors.As(err, &missing) {
+		return nil, fmt.Errorf("%w%s", err, mountHint(a, want))
 	}
 	return d, err
 }
@@ -160,7 +152,7 @@ func (b *boot) mountActivation(e fstab.Entry, ref cmdline.DeviceRef, tab []dm.Cr
 	c.Crypttab = append(append([]dm.CrypttabEntry(nil), tab...), c.Crypttab...)
 	a := &activation{conf: c}
 	if e.Line == 0 {
-		a.open, a.intoContainer, a.what = b.rootActivation().open, true, "mount.usr="
+		a.open, a.intoContainer, a.what = b.rootActivation("mount.usr=").open, true, "mount.usr="
 	} else {
 		a.open = func(d *device.Device, u dm.Unlock) bool {
 			return u.Entry != nil && !u.Entry.Options.NoAuto || len(c.LUKSUUIDs) > 0 && c.WantLUKS(d.Info.UUID)
