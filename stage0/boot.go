@@ -251,9 +251,10 @@ func (b *boot) waitRoot(ctx context.Context, ref cmdline.DeviceRef, timeout time
 	if timeout > 0 {
 		deadline = b.sys.After(timeout)
 	}
-	d, devs, err := b.scanFor(ctx, &ref, deadline, func(devs []device.Device) {
+	d, devs, err := b.scanFor(ctx, &ref, deadline, b.rootActivation("root="), func(devs []device.Device) {
 		b.log.Info("root device not there yet, waiting", "root", ref.String(), "devices", len(devs))
 	})
+	b.waiting = ref // a LUKS container's mapping, when root= named the container
 	if errors.Is(err, errDeadline) {
 		return fmt.Errorf("%w %s after %s%s", ErrRootTimeout, ref, timeout, b.storageHint(devs))
 	}
@@ -272,12 +273,15 @@ func (b *boot) waitRoot(ctx context.Context, ref cmdline.DeviceRef, timeout time
 var errDeadline = errors.New("deadline passed")
 
 // scanFor scans the block devices until ref resolves, opening LUKS
-// containers and activating LVM on the way (activate, which may point ref
-// at a mapping), re-scanning on every block uevent (or every second
-// without uevents) until deadline (nil: forever); then the error is
-// errDeadline. waiting is called once, after the first scan missed.
-func (b *boot) scanFor(ctx context.Context, ref *cmdline.DeviceRef, deadline <-chan time.Time, waiting func([]device.Device)) (*device.Device, []device.Device, error) {
-	for first := true; ; first = false {
+// containers and activating LVM on the way as a allows (activate, which
+// may point ref at a mapping), re-scanning on every block uevent (or every
+// second without uevents) until deadline (nil: forever); then the error is
+// errDeadline. waiting is called once, after the first scan that missed
+// and activated nothing. A nil a activates nothing. The waits for the
+// root (waitRoot), the resume device and the others (waitOther) are this
+// loop.
+func (b *boot) scanFor(ctx context.Context, ref *cmdline.DeviceRef, deadline <-chan time.Time, a *activation, waiting func([]device.Device)) (*device.Device, []device.Device, error) {
+	for said := false; ; {
 		devs, err := b.sys.Scan()
 		if err != nil {
 			return nil, nil, fmt.Errorf("scan block devices: %w", err)
@@ -292,16 +296,16 @@ func (b *boot) scanFor(ctx context.Context, ref *cmdline.DeviceRef, deadline <-c
 		if err != nil {
 			return nil, devs, err
 		}
-		if more, err := b.activate(ctx, devs, ref, d); err != nil {
+		if more, err := b.activate(ctx, a, devs, ref, d); err != nil {
 			return nil, devs, err
 		} else if more {
-			b.waiting = *ref
 			continue // LUKS/LVM made new devices: scan again
 		}
 		if d != nil {
 			return d, devs, nil
 		}
-		if first {
+		if !said {
+			said = true
 			waiting(devs)
 		}
 		var poll <-chan time.Time
@@ -317,6 +321,38 @@ func (b *boot) scanFor(ctx context.Context, ref *cmdline.DeviceRef, deadline <-c
 			return nil, devs, ctx.Err()
 		}
 	}
+}
+
+// waitOther waits for a device other than the root (a key device, the
+// device of /usr, a persistent overlay) for at most timeout (0: forever),
+// activating what a allows on the way (nil: nothing), and says once on the
+// console what it waits for (what) and the option that sets its timeout
+// (knob). ref may become a LUKS container's mapping (activate). On timeout
+// the error is a *notThereError.
+func (b *boot) waitOther(ctx context.Context, ref *cmdline.DeviceRef, timeout time.Duration, a *activation, what, knob string) (*device.Device, error) {
+	var deadline <-chan time.Time
+	limit := "forever"
+	if timeout > 0 {
+		deadline, limit = b.sys.After(timeout), "up to "+timeout.String()
+	}
+	want := *ref
+	d, _, err := b.scanFor(ctx, ref, deadline, a, func([]device.Device) {
+		b.sys.Say(fmt.Sprintf("waiting %s for %s %s (%s)", limit, what, want, knob))
+	})
+	if errors.Is(err, errDeadline) {
+		return nil, &notThereError{ref: want, timeout: timeout}
+	}
+	return d, err
+}
+
+// notThereError is waitOther's error when its device did not show up.
+type notThereError struct {
+	ref     cmdline.DeviceRef
+	timeout time.Duration
+}
+
+func (e *notThereError) Error() string {
+	return fmt.Sprintf("%s did not appear within %s", e.ref, e.timeout)
 }
 
 // rootType is the filesystem type to mount the root as: rootfstype= or

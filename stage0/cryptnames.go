@@ -62,14 +62,20 @@ func (crypttabNamesStep) Run(_ context.Context, b *boot) error {
 }
 
 // openedFor returns the dm-crypt mapping of the LUKS container the
-// crypttab entry names, or nil: cryptsetup's dm uuids are
-// "CRYPT-LUKS2-<uuid without dashes>-<name>".
+// crypttab entry names, or nil.
 func openedFor(e dm.CrypttabEntry, devs []device.Device, maps []machine.Mapping) *machine.Mapping {
 	d, err := device.Resolve(devRoot, devs, e.Device)
 	if err != nil || d == nil || d.Info == nil || d.Info.Type != "crypto_LUKS" {
 		return nil
 	}
-	id := "-" + strings.ReplaceAll(strings.ToLower(d.Info.UUID), "-", "") + "-"
+	return containerMapping(maps, d.Info.UUID)
+}
+
+// containerMapping returns the dm-crypt mapping of the LUKS container
+// uuid, whatever its name, or nil: cryptsetup's dm uuids are
+// "CRYPT-LUKS2-<uuid without dashes>-<name>".
+func containerMapping(maps []machine.Mapping, uuid string) *machine.Mapping {
+	id := "-" + strings.ReplaceAll(strings.ToLower(uuid), "-", "") + "-"
 	for i := range maps {
 		if strings.HasPrefix(maps[i].UUID, "CRYPT-LUKS") && strings.Contains(strings.ToLower(maps[i].UUID), id) {
 			return &maps[i]

@@ -94,16 +94,10 @@ func (b *boot) liveSetup() *live.Setup {
 	}
 }
 
-// waitDevice waits for another device than the root (the persistent
-// overlay) with the root's timeout; b.root stays the root.
+// waitDevice waits for the persistent overlay's device with the root's
+// timeout, activating LUKS and LVM like the root's wait.
 func (b *boot) waitDevice(ctx context.Context, ref cmdline.DeviceRef) (*device.Device, error) {
-	root := b.root
-	defer func() { b.root = root }()
-	if err := b.waitRoot(ctx, ref, b.set.Timeout); err != nil {
-		return nil, err
-	}
-	b.waiting = b.set.Root
-	return b.root, nil
+	return b.waitOther(ctx, &ref, b.set.Timeout, b.rootActivation("rd.overlay="), "the overlay device", "rd.timeout=")
 }
 
 var (

@@ -48,6 +48,8 @@ type bootSettings struct {
 	Console vconsole
 	// Fstab: use the real root's /etc/fstab (rd.fstab=0 turns it off).
 	Fstab bool
+	// Usr is the /usr of mount.usr= and friends (usr.go).
+	Usr usrSettings
 }
 
 // settings merges the command line over the image config: root=, when
@@ -94,6 +96,9 @@ func settings(c *cmdline.CmdLine, conf *bootconf.Config) (bootSettings, error) {
 	if s.RootFSType == "auto" {
 		s.RootFSType = ""
 	}
+	if s.Live.Mode == live.Off {
+		s.Usr = usrFrom(c, s.Root, s.RootFSType, s.RootFlags)
+	}
 	seen := map[string]bool{}
 	for _, m := range append(append([]string(nil), c.ModulesLoad...), conf.ForceLoad...) {
 		if m = kmod.Normalize(m); !seen[m] {
@@ -135,8 +140,8 @@ func plan(s bootSettings, c *cmdline.CmdLine) (steps []step, retryFrom int) {
 	steps = append(steps, mountRootStep{s: s})
 	if s.Live.Mode == live.Overlay {
 		steps = append(steps, overlayRootStep{plan: s.Live})
-	} else if s.Fstab {
-		steps = append(steps, fstabStep{})
+	} else if s.Fstab || s.Usr.Device.Kind != cmdline.None || len(s.Usr.Warnings) > 0 {
+		steps = append(steps, fstabStep{fstab: s.Fstab, usr: s.Usr})
 	}
 	if s.DM.LUKS {
 		steps = append(steps, crypttabNamesStep{})

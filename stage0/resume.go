@@ -120,7 +120,7 @@ func (b *boot) resume(ctx context.Context, r resumeSettings, timeout time.Durati
 		return
 	}
 	ref := r.Device
-	d, _, err := b.scanFor(ctx, &ref, b.sys.After(timeout), func(devs []device.Device) {
+	d, _, err := b.scanFor(ctx, &ref, b.sys.After(timeout), b.rootActivation("resume="), func(devs []device.Device) {
 		b.log.Info("resume device not there yet, waiting", "resume", r.Device.String(), "devices", len(devs))
 	})
 	// LVM activation ran for the resume device; the root wait runs it

@@ -21,14 +21,60 @@ const rootFstab = newRoot + "/etc/fstab"
 // fstabStep does what the real root's /etc/fstab asks of an initramfs:
 // the root's mount options when the command line gives none, and /usr and
 // the x-initrd.mount entries mounted before switch_root (systemd requires
-// a separate /usr to be mounted by then).
-type fstabStep struct{}
+// a separate /usr to be mounted by then). A /usr from mount.usr= (usr.go)
+// replaces the fstab's and is mounted even with rd.fstab=0.
+type fstabStep struct {
+	fstab bool // read the root's fstab (rd.fstab=0: false)
+	usr   usrSettings
+}
 
-func (fstabStep) String() string {
+func (s fstabStep) String() string {
+	usr := ""
+	if e := s.usr.entry(); e != nil {
+		usr = fmt.Sprintf("/usr from %s (mount.usr=, type %s", e.Spec, e.Type)
+		if e.Options != "" {
+			usr += ", flags " + e.Options
+		}
+		usr += ")"
+	}
+	switch {
+	case !s.fstab && usr != "":
+		return "mount " + usr
+	case usr != "":
+		return "read the root's /etc/fstab: root options, mount " + usr + " and x-initrd.mount entries (rd.fstab=0 skips the fstab)"
+	}
 	return "read the root's /etc/fstab: root options, mount /usr and x-initrd.mount entries (rd.fstab=0 skips)"
 }
 
-func (fstabStep) Run(ctx context.Context, b *boot) error {
+func (s fstabStep) Run(ctx context.Context, b *boot) error {
+	for _, w := range s.usr.Warnings {
+		b.log.Warn("kernel command line: /usr option ignored", "problem", w)
+	}
+	var entries []fstab.Entry
+	if s.fstab {
+		entries = b.readRootFstab()
+		if e := fstab.Find(entries, "/"); e != nil {
+			if err := b.rootOptions(*e); err != nil {
+				return err
+			}
+		}
+	}
+	mounts := initrdMounts(entries, s.usr.entry())
+	if len(mounts) == 0 {
+		return nil
+	}
+	tab := b.rootCrypttab()
+	for _, e := range mounts {
+		if err := b.mountEntry(ctx, e, tab); err != nil {
+			return fmt.Errorf("mount %s (%s): %w", e.File, origin(e), err)
+		}
+	}
+	return nil
+}
+
+// readRootFstab reads the root's fstab; a missing or unreadable one is
+// an empty one.
+func (b *boot) readRootFstab() []fstab.Entry {
 	data, err := b.sys.ReadFile(rootFstab)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -46,27 +92,34 @@ func (fstabStep) Run(ctx context.Context, b *boot) error {
 		b.log.Warn("cannot read the root's fstab; not using it", "err", err)
 		return nil
 	}
-	if e := fstab.Find(entries, "/"); e != nil {
-		if err := b.rootOptions(*e); err != nil {
-			return err
-		}
-	}
+	return entries
+}
+
+// initrdMounts returns the entries the initramfs mounts, parents first
+// (/usr before /usr/local): the fstab's /usr and x-initrd.mount entries,
+// with usr (from the command line), when set, instead of the fstab's /usr.
+func initrdMounts(entries []fstab.Entry, usr *fstab.Entry) []fstab.Entry {
 	var mounts []fstab.Entry
 	for _, e := range entries {
-		if e.InitrdMount() {
+		if e.InitrdMount() && (usr == nil || e.File != "/usr") {
 			mounts = append(mounts, e)
 		}
 	}
-	// Parents first: /usr before /usr/local.
+	if usr != nil {
+		mounts = append(mounts, *usr)
+	}
 	slices.SortStableFunc(mounts, func(a, b fstab.Entry) int {
 		return strings.Count(a.File, "/") - strings.Count(b.File, "/")
 	})
-	for _, e := range mounts {
-		if err := b.mountEntry(ctx, e); err != nil {
-			return fmt.Errorf("mount %s (line %d of the root's /etc/fstab: %s): %w", e.File, e.Line, e, err)
-		}
+	return mounts
+}
+
+// origin says where an entry comes from, for messages.
+func origin(e fstab.Entry) string {
+	if e.Line == 0 {
+		return "mount.usr=" + e.Spec + " on the kernel command line"
 	}
-	return nil
+	return fmt.Sprintf("line %d of the root's /etc/fstab: %s", e.Line, e)
 }
 
 // rootOptions mounts the root again with the options of its fstab entry
@@ -112,11 +165,12 @@ func withoutMode(opts string) string {
 }
 
 // mountEntry mounts one fstab entry under the new root: its device waited
-// for (a logical volume activated), checked when fstab gives it a pass
-// number, and mounted with the entry's options. /usr is mounted read-only
-// like the root unless rw is on the command line: systemd-remount-fs
-// remounts both as fstab says.
-func (b *boot) mountEntry(ctx context.Context, e fstab.Entry) error {
+// for (a LUKS container opened, a logical volume activated: usr.go),
+// checked when fstab gives it a pass number, and mounted with the entry's
+// options. /usr is mounted read-only like the root unless rw is on the
+// command line (or, from mount.usr=, in mount.usrflags=):
+// systemd-remount-fs remounts both as fstab says.
+func (b *boot) mountEntry(ctx context.Context, e fstab.Entry, tab []dm.CrypttabEntry) error {
 	target := newRoot + e.File
 	if mp, err := b.sys.IsMountPoint(target); err == nil && mp {
 		b.log.Info("already mounted", "target", target)
@@ -125,7 +179,7 @@ func (b *boot) mountEntry(ctx context.Context, e fstab.Entry) error {
 	src, fsType := e.Spec, e.Type
 	if ref, err := cmdline.ParseDeviceRef(e.Spec); err == nil && ref.Kind != cmdline.None && ref.Kind != cmdline.Live &&
 		(ref.Kind != cmdline.Path || strings.HasPrefix(ref.Value, "/dev/")) {
-		d, err := b.waitPlainDevice(ctx, ref, b.set.Timeout, "the device of "+e.File, "rd.timeout=", b.activateFor(ctx, ref))
+		d, err := b.waitMountDevice(ctx, e, &ref, tab)
 		if err != nil {
 			return err
 		}
@@ -143,31 +197,17 @@ func (b *boot) mountEntry(ctx context.Context, e fstab.Entry) error {
 		b.log.Debug("filesystem module: not all of it loaded (it may be built in)", "type", fsType, "err", err)
 	}
 	var m mount.Mount
-	if e.File == "/usr" {
+	switch {
+	case e.File == "/usr" && e.Line == 0:
+		m = mount.Root(src, target, fsType, e.Options, usrMode(e.Options, b.set.RootMode))
+	case e.File == "/usr":
 		m = mount.Root(src, target, fsType, withoutMode(e.Options), b.set.RootMode)
-	} else {
+	default:
 		flags, data := mount.ParseOptions(e.Options)
 		m = mount.Mount{Source: src, Target: target, FSType: fsType, Flags: flags, Data: data}
 	}
-	b.log.Info("mounting from the root's fstab", "mount", m.String())
+	b.log.Info("mounting what the real root needs before switch_root", "from", origin(e), "mount", m.String())
 	return b.sys.Mount(m)
-}
-
-// activateFor returns what to do when an fstab device does not show up:
-// activate it when it names a logical volume (rd.lvm.lv= may have named
-// only the root's), or nil.
-func (b *boot) activateFor(ctx context.Context, ref cmdline.DeviceRef) func() {
-	if !b.set.DM.LVM || ref.Kind != cmdline.Path {
-		return nil
-	}
-	vg, lv, ok := dm.LogicalVolume(ref.Value)
-	if !ok {
-		return nil
-	}
-	return func() {
-		b.activateLVM(ctx, dm.Config{LVs: []string{vg + "/" + lv}}, ref)
-		_ = b.linkMappings()
-	}
 }
 
 var _ step = fstabStep{}

@@ -86,38 +86,112 @@ func (s storageStep) Run(_ context.Context, b *boot) error {
 	return nil
 }
 
-// activate is called by the root wait after each scan. It opens the LUKS
-// containers and activates the LVM volume groups the root may be on and
-// reports whether it did anything (then the devices are scanned again).
-// When root= names a LUKS container itself, ref becomes its mapping.
-func (b *boot) activate(ctx context.Context, devs []device.Device, ref *cmdline.DeviceRef, root *device.Device) (bool, error) {
+// activation is what a device wait (scanFor) may do while its device is
+// missing: open LUKS containers and activate LVM volume groups.
+type activation struct {
+	conf dm.Config // names, keys and options of the containers
+	// open selects the LUKS containers to open while the device is
+	// missing; byName, when set, is tried alone first.
+	open, byName func(d *device.Device, u dm.Unlock) bool
+	// intoContainer: when the device found is itself a LUKS container,
+	// open it and wait for its mapping instead (root=, mount.usr=).
+	intoContainer bool
+	what          string // the option naming the device, for messages: "root=", "mount.usr="
+	// checkLV fails the wait when LVM knows the volume group of a
+	// logical volume ref names but not the volume (checkLV).
+	checkLV bool
+	// lv ("VG/LV"), if set, is activated once when nothing else is left
+	// to do: rd.lvm.lv= may have named only the root's volume.
+	lv     string
+	lvDone bool
+}
+
+// rootActivation is the root's (and that of other devices named like it,
+// by the option what: "resume=", "mount.usr="): every LUKS container
+// rd.luks.uuid= asks for (every one seen when it names none, except those
+// the image's crypttab marks noauto) and every volume group.
+func (b *boot) rootActivation(what string) *activation {
 	c := b.set.DM
-	if root != nil {
-		if c.LUKS && root.Info != nil && root.Info.Type == "crypto_LUKS" {
-			u := b.unlockFor(root, devs)
-			name := u.Name
-			if err := b.openLUKS(ctx, root, u); err != nil {
-				return false, err
-			}
-			*ref = cmdline.DeviceRef{Kind: cmdline.Path, Value: "/dev/mapper/" + name, Raw: "/dev/mapper/" + name}
-			b.log.Info("root= names a LUKS container; waiting for its mapping", "root", ref.String())
-			return true, b.linkMappings()
+	return &activation{conf: c, intoContainer: true, what: what, checkLV: true, open: func(d *device.Device, u dm.Unlock) bool {
+		if !c.WantLUKS(d.Info.UUID) {
+			return false
 		}
+		if len(c.LUKSUUIDs) == 0 && u.Entry != nil && u.Entry.Options.NoAuto {
+			b.log.Info("not unlocking a container crypttab marks noauto", "container", d.Node, "name", u.Name)
+			return false
+		}
+		return true
+	}}
+}
+
+// activate is called by a device wait after each scan, with the device
+// ref resolved to (nil: not there yet). It opens the LUKS containers and
+// activates the LVM volume groups a allows and reports whether it did
+// anything (then the devices are scanned again). When ref names a LUKS
+// container itself, ref becomes its mapping. A nil a does nothing.
+func (b *boot) activate(ctx context.Context, a *activation, devs []device.Device, ref *cmdline.DeviceRef, found *device.Device) (bool, error) {
+	if a == nil {
 		return false, nil
 	}
-	did := false
-	if c.LUKS {
+	c := a.conf
+	if found != nil {
+		if !a.intoContainer || !c.LUKS || found.Info == nil || found.Info.Type != "crypto_LUKS" {
+			return false, nil
+		}
+		u := b.unlockFor(c, found, devs)
+		if err := b.openLUKS(ctx, found, u); err != nil {
+			return false, err
+		}
+		*ref = cmdline.DeviceRef{Kind: cmdline.Path, Value: "/dev/mapper/" + u.Name, Raw: "/dev/mapper/" + u.Name}
+		b.log.Info(a.what+" names a LUKS container; waiting for its mapping", "device", ref.String())
+		return true, b.linkMappings()
+	}
+	did, err := b.unlockSelected(ctx, a, devs)
+	if err != nil {
+		return false, err
+	}
+	if c.LVM && !did && b.freshPVs(devs) {
+		b.activateLVM(ctx, c, *ref)
+		if a.checkLV {
+			if err := b.checkLV(ctx, *ref); err != nil {
+				return false, err
+			}
+		}
+		did = true
+	}
+	if c.LVM && !did && a.lv != "" && !a.lvDone {
+		a.lvDone = true
+		b.activateLVM(ctx, dm.Config{LVs: []string{a.lv}}, *ref)
+		did = true
+	}
+	if !did {
+		return false, nil
+	}
+	return true, b.linkMappings()
+}
+
+// unlockSelected opens the LUKS containers in devs that a selects (those
+// a.byName selects alone, when it selects any) and that are not open yet.
+func (b *boot) unlockSelected(ctx context.Context, a *activation, devs []device.Device) (bool, error) {
+	if !a.conf.LUKS {
+		return false, nil
+	}
+	maps, err := b.sys.Mappings()
+	if err != nil {
+		b.log.Debug("cannot list device-mapper devices", "err", err)
+	}
+	for _, sel := range []func(*device.Device, dm.Unlock) bool{a.byName, a.open} {
+		if sel == nil {
+			continue
+		}
+		did := false
 		for i := range devs {
 			d := &devs[i]
-			if d.Info == nil || d.Info.Type != "crypto_LUKS" || !c.WantLUKS(d.Info.UUID) {
+			if d.Info == nil || d.Info.Type != "crypto_LUKS" || d.Info.UUID == "" || containerMapping(maps, d.Info.UUID) != nil {
 				continue
 			}
-			u := b.unlockFor(d, devs)
-			if b.mapped(u.Name) {
-				continue
-			}
-			if len(c.LUKSUUIDs) == 0 && u.Entry != nil && u.Entry.Options.NoAuto {
-				b.log.Info("not unlocking a container crypttab marks noauto", "container", d.Node, "name", u.Name)
+			u := b.unlockFor(a.conf, d, devs)
+			if hasMapping(maps, u.Name) || !sel(d, u) {
 				continue
 			}
 			if err := b.openLUKS(ctx, d, u); err != nil {
@@ -125,31 +199,28 @@ func (b *boot) activate(ctx context.Context, devs []device.Device, ref *cmdline.
 			}
 			did = true
 		}
-	}
-	if c.LVM {
-		fresh := false
-		for i := range devs {
-			d := &devs[i]
-			if d.Info != nil && d.Info.Type == "LVM2_member" && !b.lvmSeen[d.Node+" "+d.Info.UUID] {
-				if b.lvmSeen == nil {
-					b.lvmSeen = map[string]bool{}
-				}
-				b.lvmSeen[d.Node+" "+d.Info.UUID] = true
-				fresh = true
-			}
-		}
-		if fresh {
-			b.activateLVM(ctx, b.set.DM, *ref)
-			if err := b.checkLV(ctx, *ref); err != nil {
-				return false, err
-			}
-			did = true
+		if did {
+			return true, nil
 		}
 	}
-	if !did {
-		return false, nil
+	return false, nil
+}
+
+// freshPVs reports whether devs holds LVM physical volumes that LVM
+// activation has not run for yet, and marks them.
+func (b *boot) freshPVs(devs []device.Device) bool {
+	fresh := false
+	for i := range devs {
+		d := &devs[i]
+		if d.Info != nil && d.Info.Type == "LVM2_member" && !b.lvmSeen[d.Node+" "+d.Info.UUID] {
+			if b.lvmSeen == nil {
+				b.lvmSeen = map[string]bool{}
+			}
+			b.lvmSeen[d.Node+" "+d.Info.UUID] = true
+			fresh = true
+		}
 	}
-	return true, b.linkMappings()
+	return fresh
 }
 
 // mapped reports whether a device-mapper device called name exists.
@@ -195,8 +266,8 @@ func (b *boot) loadQuietly(ctx context.Context, names []string) {
 
 // unlockFor decides how to open the container on d: its name, keys and
 // options from the command line and the crypttab (dm.Config.For).
-func (b *boot) unlockFor(d *device.Device, devs []device.Device) dm.Unlock {
-	return b.set.DM.For(d.Info.UUID, func(r cmdline.DeviceRef) bool {
+func (b *boot) unlockFor(c dm.Config, d *device.Device, devs []device.Device) dm.Unlock {
+	return c.For(d.Info.UUID, func(r cmdline.DeviceRef) bool {
 		if r.Kind == cmdline.Path {
 			m, _ := device.Resolve(devRoot, devs, r)
 			return m != nil && m.Node == d.Node
@@ -250,59 +321,19 @@ func (b *boot) readKey(ctx context.Context, k dm.Key) ([]byte, error) {
 }
 
 // waitKeyDevice waits for a key device, for at most the key timeout;
-// then the error wraps dm.ErrNoKeyDevice.
+// then the error wraps dm.ErrNoKeyDevice. It never opens LUKS containers:
+// it runs while one is being opened, for its key.
 func (b *boot) waitKeyDevice(ctx context.Context, ref cmdline.DeviceRef) (*device.Device, error) {
 	timeout := b.set.DM.KeyTimeout
 	if timeout == 0 {
 		timeout = dm.DefaultKeyTimeout
 	}
-	d, err := b.waitPlainDevice(ctx, ref, timeout, "the key device", "rd.luks.key.tout=", nil)
-	if errors.Is(err, errNotThere) {
+	d, err := b.waitOther(ctx, &ref, timeout, nil, "the key device", "rd.luks.key.tout=")
+	var missing *notThereError
+	if errors.As(err, &missing) {
 		return nil, fmt.Errorf("%w: %w", dm.ErrNoKeyDevice, err)
 	}
 	return d, err
-}
-
-// errNotThere is wrapped by waitPlainDevice's timeout.
-var errNotThere = errors.New("device did not appear")
-
-// waitPlainDevice waits for a device that needs no unlocking of its own (a key
-// device, an fstab device), for at most timeout (0: forever): it scans
-// until ref resolves. what and knob name the device and its timeout
-// setting in the console message; poke, if set, runs once after the
-// first scan that missed it (to activate a logical volume). Unlike
-// scanFor (the root's wait), it never opens LUKS containers: it runs
-// while one is being opened, for its key.
-func (b *boot) waitPlainDevice(ctx context.Context, ref cmdline.DeviceRef, timeout time.Duration, what, knob string, poke func()) (*device.Device, error) {
-	var deadline <-chan time.Time
-	limit := "forever"
-	if timeout > 0 {
-		deadline, limit = b.sys.After(timeout), "up to "+timeout.String()
-	}
-	for first := true; ; first = false {
-		devs, err := b.sys.Scan()
-		if err != nil {
-			return nil, fmt.Errorf("scan block devices: %w", err)
-		}
-		if d, err := device.Resolve(devRoot, devs, ref); err == nil && d != nil {
-			return d, nil
-		}
-		if first {
-			if poke != nil {
-				poke()
-				continue
-			}
-			b.sys.Say(fmt.Sprintf("waiting %s for %s %s (%s)", limit, what, ref, knob))
-		}
-		select {
-		case <-b.wake:
-		case <-b.sys.After(250 * time.Millisecond):
-		case <-deadline:
-			return nil, fmt.Errorf("%s did not appear within %s: %w", ref, timeout, errNotThere)
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
 }
 
 // activateLVM runs lvm for what conf names; failures are logged, since

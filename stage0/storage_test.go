@@ -37,6 +37,14 @@ type dmWorld struct {
 	swaplv    bool              // vg/swap (dm-2) appears too, holding a hibernation image
 	badHeader bool              // isLuks fails
 	mounted   []string          // key device reads
+	// containers are LUKS containers other than luksUUID's, by node:
+	// opening one makes its mapping appear with an ext4 filesystem.
+	containers map[string]fakeContainer
+}
+
+// fakeContainer is a LUKS container of dmWorld and what is inside.
+type fakeContainer struct {
+	uuid, fsUUID, kernel, dev string
 }
 
 func (w *dmWorld) system() machine.Machine {
@@ -55,8 +63,12 @@ func (w *dmWorld) system() machine.Machine {
 					return []byte("No key available with this passphrase."), 2, nil
 				}
 				name := argv[len(argv)-1]
-				w.maps = append(w.maps, dm.Mapping{Kernel: "dm-0", Name: name, UUID: "CRYPT-LUKS2-" + strings.ReplaceAll(luksUUID, "-", "") + "-" + name, Dev: "253:0"})
-				w.addDev("dm-0", "/dev/mapper/"+name, name, "ext4", rootUUID)
+				c, ok := w.containers[argv[len(argv)-2]]
+				if !ok {
+					c = fakeContainer{uuid: luksUUID, fsUUID: rootUUID, kernel: "dm-0", dev: "253:0"}
+				}
+				w.maps = append(w.maps, dm.Mapping{Kernel: c.kernel, Name: name, UUID: "CRYPT-LUKS2-" + strings.ReplaceAll(c.uuid, "-", "") + "-" + name, Dev: c.dev})
+				w.addDev(c.kernel, "/dev/mapper/"+name, name, "ext4", c.fsUUID)
 				if slices.Contains(argv, "--readonly") {
 					w.f.mu.Lock()
 					w.f.devs[len(w.f.devs)-1].ReadOnly = true

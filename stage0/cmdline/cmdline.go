@@ -55,6 +55,16 @@ type CmdLine struct {
 	Init       string    // init=
 	InitArgs   []string  // arguments for the real init (see initArgs)
 
+	// systemd's mount.usr=, mount.usrfstype= and mount.usrflags=: a /usr
+	// for the initramfs to mount instead of the root fstab's. Usr is Kind
+	// None when absent, empty or "fstab" (UsrFstab is then true: the last
+	// mount.usr= asks for the fstab's /usr). UsrFlags accumulates, comma
+	// separated, as systemd-fstab-generator does.
+	Usr       DeviceRef
+	UsrFstab  bool
+	UsrFSType string // "" or "auto" means probe (or rootfstype=)
+	UsrFlags  string
+
 	Break     []string      // rd.break hooks; bare rd.break is "pre-pivot"
 	Shell     bool          // rd.shell (default true)
 	Emergency string        // rd.emergency=reboot|poweroff|halt
@@ -183,6 +193,8 @@ func (c *CmdLine) apply(p Param) {
 		c.RootMode = p.Key
 	case "init":
 		c.Init = p.Value
+	case "mount.usr", "mount.usrfstype", "mount.usrflags":
+		c.applyUsr(p)
 	case "rd.break":
 		if !p.HasValue {
 			c.Break = append(c.Break, "pre-pivot")
@@ -252,6 +264,42 @@ func (c *CmdLine) apply(p Param) {
 			}
 			mod = kmod.Normalize(mod)
 			c.ModuleParams[mod] = append(c.ModuleParams[mod], opt)
+		}
+	}
+}
+
+// applyUsr reads systemd's /usr options. An empty value unsets the
+// option, as in systemd-fstab-generator.
+func (c *CmdLine) applyUsr(p Param) {
+	switch p.Key {
+	case "mount.usr":
+		c.Usr, c.UsrFstab = DeviceRef{}, false
+		switch p.Value {
+		case "":
+		case "fstab":
+			c.UsrFstab = true
+		case "gpt-auto", "/dev/nfs":
+			c.warnf("mount.usr=%s: not supported by pkginitrd; using the root's fstab for /usr", p.Value)
+		default:
+			ref, err := ParseDeviceRef(p.Value)
+			if err == nil && (ref.Kind == Live || ref.Kind == Path && !strings.HasPrefix(ref.Value, "/dev/")) {
+				err = fmt.Errorf("not a block device")
+			}
+			if err != nil {
+				c.warnf("mount.usr=%s: %v; using the root's fstab for /usr", p.Value, err)
+				return
+			}
+			c.Usr = ref
+		}
+	case "mount.usrfstype":
+		c.UsrFSType = p.Value
+	case "mount.usrflags":
+		switch {
+		case p.Value == "":
+		case c.UsrFlags == "":
+			c.UsrFlags = p.Value
+		default:
+			c.UsrFlags += "," + p.Value
 		}
 	}
 }

@@ -246,3 +246,42 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestUsr: systemd's mount.usr=, mount.usrfstype= and mount.usrflags= as
+// systemd-fstab-generator reads them: the last device and type win, flags
+// accumulate, an empty value unsets, "fstab" asks for the root's fstab.
+func TestUsr(t *testing.T) {
+	for _, tc := range []struct {
+		in            string
+		usr           string // Usr.String(), "" for none
+		fstab         bool
+		fstype, flags string
+		warnings      int
+	}{
+		{"root=/dev/vda1", "", false, "", "", 0},
+		{"mount.usr=/dev/vdb mount.usrfstype=ext4 mount.usrflags=noatime", "/dev/vdb", false, "ext4", "noatime", 0},
+		{"mount.usr=UUID=1234 mount.usr=LABEL=usr", "LABEL=usr", false, "", "", 0},
+		{"mount.usr=PARTUUID=6e2c3a1e-1111-4a2b-8c3d-0123456789ab", "PARTUUID=6e2c3a1e-1111-4a2b-8c3d-0123456789ab", false, "", "", 0},
+		{"mount.usr=/dev/mapper/usr_crypt mount.usr=", "", false, "", "", 0},
+		{"mount.usrflags=subvol=@usr mount.usrflags=noatime,ro mount.usrflags=", "", false, "", "subvol=@usr,noatime,ro", 0},
+		{"mount.usr=/dev/vdb mount.usr=fstab mount.usrfstype=xfs", "", true, "xfs", "", 0},
+		{"mount.usr=gpt-auto", "", false, "", "", 1},
+		{"mount.usr=/dev/nfs", "", false, "", "", 1},
+		{"mount.usr=live:/dev/sr0", "", false, "", "", 1},
+		{"mount.usr=/srv/usr", "", false, "", "", 1},
+		{"mount.usr=bogus", "", false, "", "", 1},
+	} {
+		c := Parse(tc.in)
+		usr := ""
+		if c.Usr.Kind != None {
+			usr = c.Usr.String()
+		}
+		if usr != tc.usr || c.UsrFstab != tc.fstab || c.UsrFSType != tc.fstype || c.UsrFlags != tc.flags || len(c.Warnings) != tc.warnings {
+			t.Errorf("Parse(%q) = usr %q fstab %v type %q flags %q warnings %q; want %q %v %q %q, %d warnings",
+				tc.in, usr, c.UsrFstab, c.UsrFSType, c.UsrFlags, c.Warnings, tc.usr, tc.fstab, tc.fstype, tc.flags, tc.warnings)
+		}
+		if len(c.ModuleParams["mount"]) != 0 {
+			t.Errorf("Parse(%q): mount.usr* taken for module options %q", tc.in, c.ModuleParams["mount"])
+		}
+	}
+}
