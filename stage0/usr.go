@@ -8,10 +8,10 @@ import (
 	"io/fs"
 	"strings"
 
+	"github.com/pkginitrd/pkginitrd/internal/fstab"
 	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
 	"github.com/pkginitrd/pkginitrd/stage0/device"
 	"github.com/pkginitrd/pkginitrd/stage0/dm"
-	"github.com/pkginitrd/pkginitrd/stage0/fstab"
 )
 
 // usrSettings is the /usr of systemd's mount.usr=, mount.usrfstype= and

@@ -7,10 +7,10 @@ import (
 	"testing"
 
 	"github.com/pkginitrd/pkginitrd/internal/blkid"
+	"github.com/pkginitrd/pkginitrd/internal/fstab"
 	"github.com/pkginitrd/pkginitrd/stage0/bootconf"
 	"github.com/pkginitrd/pkginitrd/stage0/cmdline"
 	"github.com/pkginitrd/pkginitrd/stage0/device"
-	"github.com/pkginitrd/pkginitrd/stage0/fstab"
 )
 
 // TestUsrSettings: mount.usr=, mount.usrfstype= and mount.usrflags= with
