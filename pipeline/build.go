@@ -218,7 +218,7 @@ type build struct {
 	out  atomicfile.Set // the outputs, committed together by the last step
 	uki  ukiInputs
 
-	keymaps *compiledKeymaps // a generic image's keymap set, compiled while the build goes on
+	keymaps *keymapSet // a generic image's keymap set, compiled while the build goes on
 }
 
 func newBuild(opts Options) (*build, error) {
@@ -299,7 +299,7 @@ func (b *build) backendName() string {
 
 func (b *build) detectHost(ctx context.Context) error {
 	if b.opts.Generic {
-		b.keymaps = compileKeymaps(ctx, b.opts.Config.Console.GenericKeymaps)
+		b.keymaps = startKeymapSet(ctx, b.opts.CacheDir, b.opts.Config.Console.GenericKeymaps)
 		return nil
 	}
 	h, err := detectHost(b.opts.ProcDir, b.opts.SysDir, b.log)
@@ -420,7 +420,7 @@ func (b *build) addModules(ctx context.Context) error {
 
 // addStage0 adds /init, the generated stage0 configuration and the
 // --include files, then drops the libraries nothing loads.
-func (b *build) addStage0(context.Context) error {
+func (b *build) addStage0(ctx context.Context) error {
 	if err := addStage0(b.tree, b.opts.Stage0); err != nil {
 		return err
 	}
@@ -438,7 +438,7 @@ func (b *build) addStage0(context.Context) error {
 		b.log.Info("host root", "device", bc.Root.Device, "fstype", bc.Root.FSType, "flags", bc.Root.Flags)
 		bc.Resume = b.hostResume()
 	}
-	if err := b.addVconsole(&bc); err != nil {
+	if err := b.addVconsole(ctx, &bc); err != nil {
 		return err
 	}
 	data, err := bootconf.Marshal(bc)

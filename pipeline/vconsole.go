@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,9 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 
 	"github.com/pkginitrd/pkginitrd/internal/compress"
 	"github.com/pkginitrd/pkginitrd/internal/fstree"
@@ -35,79 +32,15 @@ func fontDirs() []string {
 
 // addVconsole puts the console keymap, a generic image's keymap set and
 // the font into the image's config.
-func (b *build) addVconsole(bc *bootconf.Config) (err error) {
+func (b *build) addVconsole(ctx context.Context, bc *bootconf.Config) (err error) {
 	if bc.Keymap, err = b.addKeymap(); err != nil {
 		return err
 	}
-	if bc.Keymaps, err = b.addGenericKeymaps(bc.Keymap.Name); err != nil {
+	if bc.Keymaps, err = b.addGenericKeymaps(ctx, bc.Keymap.Name); err != nil {
 		return err
 	}
 	bc.Font, err = b.addFont()
 	return err
-}
-
-// compiledKeymaps are keymaps compiled in the background: once wg is
-// done, data[i] or errs[i] is names[i]'s result.
-type compiledKeymaps struct {
-	names []string
-	data  [][]byte
-	errs  []error
-	wg    sync.WaitGroup
-}
-
-// compileKeymaps starts compiling names, one loadkeys per CPU at a time,
-// so that a generic build does not wait for them (about 25 ms each).
-func compileKeymaps(ctx context.Context, names []string) *compiledKeymaps {
-	k := &compiledKeymaps{names: names, data: make([][]byte, len(names)), errs: make([]error, len(names))}
-	sem := make(chan struct{}, runtime.NumCPU())
-	for i, name := range names {
-		k.wg.Add(1)
-		go func() {
-			defer k.wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			if strings.ContainsAny(name, "/ ") || name == "" {
-				k.errs[i] = errors.New("not a keymap name")
-				return
-			}
-			k.data[i], k.errs[i] = compileKeymap(ctx, name)
-		}()
-	}
-	return k
-}
-
-// addGenericKeymaps adds the [console] generic_keymaps a generic image
-// carries for rd.vconsole.keymap= (skipping the default one, skip); the
-// names the build host cannot compile are left out with one warning.
-func (b *build) addGenericKeymaps(skip string) ([]bootconf.ConsoleFile, error) {
-	if b.keymaps == nil {
-		return nil, nil
-	}
-	b.keymaps.wg.Wait()
-	var out []bootconf.ConsoleFile
-	var failed []string
-	var firstErr error
-	for i, name := range b.keymaps.names {
-		if err := b.keymaps.errs[i]; err != nil {
-			failed = append(failed, name)
-			firstErr = cmp.Or(firstErr, err)
-			continue
-		}
-		if name == skip {
-			continue
-		}
-		p := "etc/pkginitrd/keymaps/" + name + ".bmap"
-		data := b.keymaps.data[i]
-		if err := b.tree.Replace(fstree.Entry{Path: p, Kind: fstree.File, Mode: 0o644, Data: data, Size: int64(len(data)), Origin: "loadkeys -b " + name}); err != nil {
-			return nil, err
-		}
-		out = append(out, bootconf.ConsoleFile{Name: name, Path: "/" + p})
-	}
-	if len(failed) > 0 {
-		b.log.Warn("generic image: keymaps left out; rd.vconsole.keymap= cannot choose them", "keymaps", strings.Join(failed, " "), "err", firstErr)
-	}
-	b.log.Info("generic image keymaps", "count", len(out))
-	return out, nil
 }
 
 // hostKeymap is the host's console keymap: KEYMAP= of etc/vconsole.conf

@@ -5,7 +5,9 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/binary"
+	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -149,5 +151,40 @@ func TestReadFont(t *testing.T) {
 		if _, _, err := readFont(p); err == nil || !strings.Contains(err.Error(), p) {
 			t.Errorf("readFont(%s) = %v, want an error naming the file", p, err)
 		}
+	}
+}
+
+// TestKeymapSetCache: a generic image's keymap set is compiled once and
+// then read from the cache, and a changed set of names compiles again.
+func TestKeymapSetCache(t *testing.T) {
+	if _, err := exec.LookPath("loadkeys"); err != nil {
+		t.Skip("loadkeys not installed (package kbd)")
+	}
+	cache := t.TempDir()
+	b := &build{log: slog.New(slog.DiscardHandler)}
+	ctx := context.Background()
+	names := []string{"us", "no-such-keymap"}
+	k := startKeymapSet(ctx, cache, names)
+	if k.save == "" {
+		t.Fatal("first build: the set was read from an empty cache")
+	}
+	first := k.wait(ctx, b)
+	if len(first) != 2 || len(first[0].Data) == 0 || first[0].Err != "" || first[1].Err == "" {
+		t.Fatalf("compiled set = %+v, want us compiled and no-such-keymap failed", first)
+	}
+	k = startKeymapSet(ctx, cache, names)
+	if k.save != "" {
+		t.Fatal("second build: the set was compiled again")
+	}
+	if again := k.wait(ctx, b); !bytes.Equal(again[0].Data, first[0].Data) || again[1].Err != first[1].Err {
+		t.Errorf("cached set = %+v, want %+v", again, first)
+	}
+	k = startKeymapSet(ctx, cache, names[:1])
+	if k.save == "" {
+		t.Fatal("a different set of names was read from the cache")
+	}
+	k.wait(ctx, b)
+	if sets, _ := filepath.Glob(filepath.Join(cache, keymapSetDir, "*.json")); len(sets) != 1 {
+		t.Errorf("cache holds %d keymap sets, want the newest only", len(sets))
 	}
 }
