@@ -49,20 +49,27 @@ func TestHostResume(t *testing.T) {
 		{"nothing", nil, bootconf.Resume{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			root := t.TempDir()
-			for p, data := range tc.files {
-				p = filepath.Join(root, p)
-				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
+			root := fileTree(t, tc.files)
 			got, why := hostResume(filepath.Join(root, "sys"), root, func(dev string) string { return probe[dev] })
 			if got != tc.want {
 				t.Errorf("hostResume = %+v (from %q), want %+v", got, why, tc.want)
 			}
 		})
 	}
+}
+
+// fileTree makes a directory holding files (relative path: contents).
+func fileTree(t *testing.T, files map[string]string) string {
+	t.Helper()
+	root := t.TempDir()
+	for p, data := range files {
+		p = filepath.Join(root, p)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
 }

@@ -32,16 +32,7 @@ func TestHostKeymap(t *testing.T) {
 		{"nothing", nil, "", "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			root := t.TempDir()
-			for p, data := range tc.files {
-				p = filepath.Join(root, p)
-				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
+			root := fileTree(t, tc.files)
 			want := tc.wantArg
 			if tc.wantAbsIn {
 				want = filepath.Join(root, want)
@@ -112,16 +103,7 @@ func TestHostFont(t *testing.T) {
 		{"nothing", nil, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			root := t.TempDir()
-			for p, data := range tc.files {
-				p = filepath.Join(root, p)
-				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
+			root := fileTree(t, tc.files)
 			want := ""
 			if tc.wantFile != "" {
 				want = filepath.Join(root, tc.wantFile)

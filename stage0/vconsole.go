@@ -89,14 +89,7 @@ func (s vconsoleStep) Run(_ context.Context, b *boot) error {
 		}
 	}
 	if k := s.v.Keymap; k.Path != "" {
-		data, err := b.sys.ReadFile(k.Path)
-		var m *keymap.Map
-		if err == nil {
-			m, err = keymap.Parse(data)
-		}
-		if err == nil {
-			err = b.sys.LoadKeymap(m)
-		}
+		m, err := loadConsoleFile(b, k.Path, keymap.Parse, b.sys.LoadKeymap)
 		if err != nil {
 			b.log.Warn("cannot load the console keymap; passphrases are typed with the US layout", "keymap", k.Name, "err", err)
 		} else {
@@ -104,14 +97,7 @@ func (s vconsoleStep) Run(_ context.Context, b *boot) error {
 		}
 	}
 	if f := s.v.Font; f.Path != "" {
-		data, err := b.sys.ReadFile(f.Path)
-		var ft *font.Font
-		if err == nil {
-			ft, err = font.Parse(data)
-		}
-		if err == nil {
-			err = b.sys.LoadFont(ft)
-		}
+		ft, err := loadConsoleFile(b, f.Path, font.Parse, b.sys.LoadFont)
 		if err != nil {
 			b.log.Warn("cannot load the console font; the kernel's stays", "font", f.Name, "err", err)
 		} else {
@@ -119,6 +105,19 @@ func (s vconsoleStep) Run(_ context.Context, b *boot) error {
 		}
 	}
 	return nil
+}
+
+// loadConsoleFile reads the image's file path, parses it and loads it.
+func loadConsoleFile[T any](b *boot, path string, parse func([]byte) (T, error), load func(T) error) (T, error) {
+	data, err := b.sys.ReadFile(path)
+	var v T
+	if err == nil {
+		v, err = parse(data)
+	}
+	if err == nil {
+		err = load(v)
+	}
+	return v, err
 }
 
 var _ step = vconsoleStep{}
