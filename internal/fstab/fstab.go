@@ -12,6 +12,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
+	"github.com/pkginitrd/pkginitrd/internal/mountinfo"
 )
 
 // Entry is one line of an fstab.
@@ -65,12 +67,12 @@ func Parse(r io.Reader) (entries []Entry, warnings []string, err error) {
 			warnings = append(warnings, fmt.Sprintf("line %d: %q: want at least spec, mount point and type", n, line))
 			continue
 		}
-		e := Entry{Spec: unescape(f[0]), File: unescape(f[1]), Type: unescape(f[2]), Options: "defaults", Line: n}
+		e := Entry{Spec: mountinfo.Unescape(f[0]), File: mountinfo.Unescape(f[1]), Type: mountinfo.Unescape(f[2]), Options: "defaults", Line: n}
 		if path.IsAbs(e.File) {
 			e.File = path.Clean(e.File)
 		}
 		if len(f) > 3 {
-			e.Options = unescape(f[3])
+			e.Options = mountinfo.Unescape(f[3])
 		}
 		if len(f) > 5 {
 			if e.Pass, err = strconv.Atoi(f[5]); err != nil {
@@ -95,35 +97,4 @@ func Find(entries []Entry, file string) *Entry {
 		}
 	}
 	return nil
-}
-
-// unescape decodes fstab's octal escapes: \040 space, \011 tab, \134
-// backslash. Anything else stays as written.
-func unescape(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1:i+4]) {
-			v, _ := strconv.ParseUint(s[i+1:i+4], 8, 8)
-			b.WriteByte(byte(v))
-			i += 3
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func isOctal(s string) bool {
-	if len(s) != 3 || s[0] > '3' {
-		return false
-	}
-	for _, c := range s {
-		if c < '0' || c > '7' {
-			return false
-		}
-	}
-	return true
 }

@@ -65,13 +65,3 @@ func TestInitrdMountAndFind(t *testing.T) {
 		t.Errorf("Find(/opt) = %+v, want nil", e)
 	}
 }
-
-func TestUnescape(t *testing.T) {
-	for in, want := range map[string]string{
-		`a\040b`: "a b", `tab\011`: "tab\t", `back\134slash`: `back\slash`, `\999`: `\999`, `end\04`: `end\04`, `plain`: "plain",
-	} {
-		if got := unescape(in); got != want {
-			t.Errorf("unescape(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

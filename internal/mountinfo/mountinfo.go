@@ -68,13 +68,13 @@ func parseLine(line string) (Mount, bool) {
 		return Mount{}, false
 	}
 	source, _, _ := strings.Cut(rest, " ")
-	return Mount{ID: id, Parent: parent, Dev: f[2], Root: unescape(f[3]),
-		MountPoint: unescape(f[4]), FSType: fstype, Source: unescape(source)}, true
+	return Mount{ID: id, Parent: parent, Dev: f[2], Root: Unescape(f[3]),
+		MountPoint: Unescape(f[4]), FSType: fstype, Source: Unescape(source)}, true
 }
 
-// unescape undoes the kernel's octal escapes (\040 space, \011 tab, \012
-// newline, \134 backslash).
-func unescape(s string) string {
+// Unescape undoes the octal escapes that mountinfo, mtab and fstab share
+// (\040 space, \011 tab, \012 newline, \134 backslash).
+func Unescape(s string) string {
 	if !strings.Contains(s, `\`) {
 		return s
 	}

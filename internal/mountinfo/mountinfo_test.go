@@ -116,8 +116,8 @@ func TestUnescape(t *testing.T) {
 		`/x\999`:      `/x\999`,  // not octal
 		`/plain`:      "/plain",
 	} {
-		if got := unescape(in); got != want {
-			t.Errorf("unescape(%q) = %q, want %q", in, got, want)
+		if got := Unescape(in); got != want {
+			t.Errorf("Unescape(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
