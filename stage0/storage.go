@@ -91,7 +91,7 @@ func (s storageStep) Run(_ context.Context, b *boot) error {
 type activation struct {
 	conf dm.Config // names, keys and options of the containers
 	// open selects the LUKS containers to open while the device is
-	// missing; byName, when set, is tried alone first.
+	// missing; byName, when set, is tried first, then lv.
 	open, byName func(d *device.Device, u dm.Unlock) bool
 	// intoContainer: when the device found is itself a LUKS container,
 	// open it and wait for its mapping instead (root=, mount.usr=).
@@ -100,8 +100,9 @@ type activation struct {
 	// checkLV fails the wait when LVM knows the volume group of a
 	// logical volume ref names but not the volume (checkLV).
 	checkLV bool
-	// lv ("VG/LV"), if set, is activated once when nothing else is left
-	// to do: rd.lvm.lv= may have named only the root's volume.
+	// lv ("VG/LV"), if set, is activated once before the other
+	// containers are opened, and again with new physical volumes:
+	// rd.lvm.lv= may have named only the root's volume.
 	lv     string
 	lvDone bool
 }
@@ -146,22 +147,34 @@ func (b *boot) activate(ctx context.Context, a *activation, devs []device.Device
 		b.log.Info(a.what+" names a LUKS container; waiting for its mapping", "device", ref.String())
 		return true, b.linkMappings()
 	}
-	did, err := b.unlockSelected(ctx, a, devs)
+	// In order, each only when the one before did nothing: the container
+	// named, the logical volume named (once), the other containers a
+	// allows, then the volume groups on physical volumes not seen yet.
+	did, err := b.unlockSelected(ctx, a, a.byName, devs)
 	if err != nil {
 		return false, err
 	}
+	if c.LVM && !did && a.lv != "" && !a.lvDone {
+		a.lvDone = true
+		b.activateLVM(ctx, dm.Config{LVs: []string{a.lv}}, *ref)
+		did = true
+	}
+	if !did {
+		if did, err = b.unlockSelected(ctx, a, a.open, devs); err != nil {
+			return false, err
+		}
+	}
 	if c.LVM && !did && b.freshPVs(devs) {
 		b.activateLVM(ctx, c, *ref)
+		if a.lv != "" && (len(c.LVs) > 0 || len(c.VGs) > 0) {
+			// rd.lvm.lv=/rd.lvm.vg= may leave out the volume named.
+			b.activateLVM(ctx, dm.Config{LVs: []string{a.lv}}, *ref)
+		}
 		if a.checkLV {
 			if err := b.checkLV(ctx, *ref); err != nil {
 				return false, err
 			}
 		}
-		did = true
-	}
-	if c.LVM && !did && a.lv != "" && !a.lvDone {
-		a.lvDone = true
-		b.activateLVM(ctx, dm.Config{LVs: []string{a.lv}}, *ref)
 		did = true
 	}
 	if !did {
@@ -170,40 +183,32 @@ func (b *boot) activate(ctx context.Context, a *activation, devs []device.Device
 	return true, b.linkMappings()
 }
 
-// unlockSelected opens the LUKS containers in devs that a selects (those
-// a.byName selects alone, when it selects any) and that are not open yet.
-func (b *boot) unlockSelected(ctx context.Context, a *activation, devs []device.Device) (bool, error) {
-	if !a.conf.LUKS {
+// unlockSelected opens the LUKS containers in devs that sel selects and
+// that are not open yet. A nil sel opens none.
+func (b *boot) unlockSelected(ctx context.Context, a *activation, sel func(*device.Device, dm.Unlock) bool, devs []device.Device) (bool, error) {
+	if !a.conf.LUKS || sel == nil {
 		return false, nil
 	}
 	maps, err := b.sys.Mappings()
 	if err != nil {
 		b.log.Debug("cannot list device-mapper devices", "err", err)
 	}
-	for _, sel := range []func(*device.Device, dm.Unlock) bool{a.byName, a.open} {
-		if sel == nil {
+	did := false
+	for i := range devs {
+		d := &devs[i]
+		if d.Info == nil || d.Info.Type != "crypto_LUKS" || d.Info.UUID == "" || containerMapping(maps, d.Info.UUID) != nil {
 			continue
 		}
-		did := false
-		for i := range devs {
-			d := &devs[i]
-			if d.Info == nil || d.Info.Type != "crypto_LUKS" || d.Info.UUID == "" || containerMapping(maps, d.Info.UUID) != nil {
-				continue
-			}
-			u := b.unlockFor(a.conf, d, devs)
-			if hasMapping(maps, u.Name) || !sel(d, u) {
-				continue
-			}
-			if err := b.openLUKS(ctx, d, u); err != nil {
-				return false, err
-			}
-			did = true
+		u := b.unlockFor(a.conf, d, devs)
+		if hasMapping(maps, u.Name) || !sel(d, u) {
+			continue
 		}
-		if did {
-			return true, nil
+		if err := b.openLUKS(ctx, d, u); err != nil {
+			return false, err
 		}
+		did = true
 	}
-	return false, nil
+	return did, nil
 }
 
 // freshPVs reports whether devs holds LVM physical volumes that LVM
@@ -293,7 +298,12 @@ func (b *boot) openLUKS(ctx context.Context, d *device.Device, u dm.Unlock) erro
 		b.log.Info("LUKS container listed in the crypttab", "device", d.Node, "line", u.Entry.Line, "name", u.Name)
 	}
 	b.loadQuietly(ctx, luksModules())
-	un := dm.Unlocker{Sys: b.sys, Log: b.log, Cryptsetup: cryptsetup, ReadKey: b.readKey}
+	sys := b.sys
+	sys.Ask = func(ctx context.Context, prompt string) ([]byte, error) {
+		b.refreshFont()
+		return b.sys.Ask(ctx, prompt)
+	}
+	un := dm.Unlocker{Sys: sys, Log: b.log, Cryptsetup: cryptsetup, ReadKey: b.readKey}
 	return un.Open(ctx, dm.Container{Node: d.Node, UUID: d.Info.UUID, Label: d.Info.Label, Name: u.Name}, u)
 }
 

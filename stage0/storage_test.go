@@ -37,14 +37,17 @@ type dmWorld struct {
 	swaplv    bool              // vg/swap (dm-2) appears too, holding a hibernation image
 	badHeader bool              // isLuks fails
 	mounted   []string          // key device reads
+	needPV    bool              // lvm activates nothing until a physical volume is there
 	// containers are LUKS containers other than luksUUID's, by node:
 	// opening one makes its mapping appear with an ext4 filesystem.
 	containers map[string]fakeContainer
 }
 
-// fakeContainer is a LUKS container of dmWorld and what is inside.
+// fakeContainer is a LUKS container of dmWorld and what is inside: an
+// ext4 filesystem (fsUUID), or an LVM physical volume when pv is set.
 type fakeContainer struct {
 	uuid, fsUUID, kernel, dev string
+	pv                        bool
 }
 
 func (w *dmWorld) system() machine.Machine {
@@ -68,7 +71,13 @@ func (w *dmWorld) system() machine.Machine {
 					c = fakeContainer{uuid: luksUUID, fsUUID: rootUUID, kernel: "dm-0", dev: "253:0"}
 				}
 				w.maps = append(w.maps, dm.Mapping{Kernel: c.kernel, Name: name, UUID: "CRYPT-LUKS2-" + strings.ReplaceAll(c.uuid, "-", "") + "-" + name, Dev: c.dev})
-				w.addDev(c.kernel, "/dev/mapper/"+name, name, "ext4", c.fsUUID)
+				if c.pv {
+					w.f.mu.Lock()
+					w.f.devs = append(w.f.devs, containerDev(c.kernel, "LVM2_member", c.uuid))
+					w.f.mu.Unlock()
+				} else {
+					w.addDev(c.kernel, "/dev/mapper/"+name, name, "ext4", c.fsUUID)
+				}
 				if slices.Contains(argv, "--readonly") {
 					w.f.mu.Lock()
 					w.f.devs[len(w.f.devs)-1].ReadOnly = true
@@ -76,6 +85,7 @@ func (w *dmWorld) system() machine.Machine {
 				}
 			case strings.HasSuffix(argv[0], "/lvm") && argv[1] == "lvs":
 				return []byte("  vg/root\n  vg/swap\n"), 0, nil
+			case strings.HasSuffix(argv[0], "/lvm") && (w.needPV && !w.hasPV() || namesOtherLVs(argv)):
 			case strings.HasSuffix(argv[0], "/lvm"):
 				w.maps = append(w.maps, dm.Mapping{Kernel: "dm-1", Name: "vg-root", UUID: "LVM-x", Dev: "253:1"})
 				if w.lukslv {
@@ -145,6 +155,26 @@ func (w *dmWorld) addDev(name, node, dmName, typ, uuid string) {
 	w.f.devs = append(w.f.devs, device.Device{Name: name, Node: node, Major: 253, Size: 1 << 30, DMName: dmName,
 		Info: &blkid.Info{Type: typ, Usage: blkid.UsageFilesystem, UUID: uuid}})
 	w.f.mu.Unlock()
+}
+
+// ran is the number of commands run so far.
+func (w *dmWorld) ran() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.runs)
+}
+
+// hasPV reports whether an LVM physical volume is among the devices.
+func (w *dmWorld) hasPV() bool {
+	w.f.mu.Lock()
+	defer w.f.mu.Unlock()
+	return slices.ContainsFunc(w.f.devs, func(d device.Device) bool { return d.Info != nil && d.Info.Type == "LVM2_member" })
+}
+
+// namesOtherLVs reports whether an lvm command line names logical volumes
+// but not vg/root, the only one dmWorld has.
+func namesOtherLVs(argv []string) bool {
+	return slices.ContainsFunc(argv, func(a string) bool { return strings.HasPrefix(a, "vg/") }) && !slices.Contains(argv, "vg/root")
 }
 
 func containerDev(name, typ, uuid string) device.Device {

@@ -19,25 +19,25 @@ import (
 func TestUsrSettings(t *testing.T) {
 	host := &bootconf.Config{Root: bootconf.Root{Device: "UUID=host", FSType: "btrfs", Flags: "subvol=@"}}
 	for _, tc := range []struct {
-		line                 string
-		conf                 *bootconf.Config
-		dev, fsType, flags   string // dev "" = no /usr from the command line
-		warnings             int
-		wantStep, wantNoStep bool // the fstab step is planned / not planned
+		line               string
+		conf               *bootconf.Config
+		dev, fsType, flags string // dev "" = no /usr from the command line
+		warnings           int
+		wantStep           bool // the fstab step is planned
 	}{
-		{"root=/dev/vda2", nil, "", "", "", 0, true, false},
-		{"root=/dev/vda2 mount.usr=/dev/vdb", nil, "/dev/vdb", "", "", 0, true, false},
-		{"root=/dev/vda2 rootfstype=ext4 rootflags=noatime mount.usr=LABEL=usr", nil, "LABEL=usr", "ext4", "noatime", 0, true, false},
-		{"root=/dev/vda2 rootfstype=ext4 mount.usr=/dev/vdb mount.usrfstype=xfs mount.usrflags=nodev", nil, "/dev/vdb", "xfs", "nodev", 0, true, false},
-		{"root=/dev/vda2 mount.usr=/dev/vdb mount.usrfstype=auto", nil, "/dev/vdb", "", "", 0, true, false},
+		{"root=/dev/vda2", nil, "", "", "", 0, true},
+		{"root=/dev/vda2 mount.usr=/dev/vdb", nil, "/dev/vdb", "", "", 0, true},
+		{"root=/dev/vda2 rootfstype=ext4 rootflags=noatime mount.usr=LABEL=usr", nil, "LABEL=usr", "ext4", "noatime", 0, true},
+		{"root=/dev/vda2 rootfstype=ext4 mount.usr=/dev/vdb mount.usrfstype=xfs mount.usrflags=nodev", nil, "/dev/vdb", "xfs", "nodev", 0, true},
+		{"root=/dev/vda2 mount.usr=/dev/vdb mount.usrfstype=auto", nil, "/dev/vdb", "", "", 0, true},
 		// A /usr that differs from the root only in options: the root's device.
-		{"root=UUID=r rootfstype=btrfs rootflags=subvol=@ mount.usrflags=subvol=@usr", nil, "UUID=r", "btrfs", "subvol=@usr", 0, true, false},
-		{"mount.usrflags=subvol=@usr", host, "UUID=host", "btrfs", "subvol=@usr", 0, true, false},
-		{"mount.usr=fstab mount.usrflags=x", nil, "", "", "", 0, true, false},
-		{"rd.fstab=0 root=/dev/vda2", nil, "", "", "", 0, false, true},
-		{"rd.fstab=0 root=/dev/vda2 mount.usr=/dev/vdb", nil, "/dev/vdb", "", "", 0, true, false},
-		{"mount.usrfstype=ext4", &bootconf.Config{}, "", "", "", 1, true, false},
-		{"root=live:CDLABEL=x mount.usrfstype=ext4", &bootconf.Config{}, "", "", "", 0, false, true},
+		{"root=UUID=r rootfstype=btrfs rootflags=subvol=@ mount.usrflags=subvol=@usr", nil, "UUID=r", "btrfs", "subvol=@usr", 0, true},
+		{"mount.usrflags=subvol=@usr", host, "UUID=host", "btrfs", "subvol=@usr", 0, true},
+		{"mount.usr=fstab mount.usrflags=x", nil, "", "", "", 0, true},
+		{"rd.fstab=0 root=/dev/vda2", nil, "", "", "", 0, false},
+		{"rd.fstab=0 root=/dev/vda2 mount.usr=/dev/vdb", nil, "/dev/vdb", "", "", 0, true},
+		{"mount.usrfstype=ext4", &bootconf.Config{}, "", "", "", 1, true},
+		{"root=live:CDLABEL=x mount.usrfstype=ext4", &bootconf.Config{}, "", "", "", 1, false},
 	} {
 		conf := tc.conf
 		if conf == nil {
@@ -52,13 +52,13 @@ func TestUsrSettings(t *testing.T) {
 		if s.Usr.Device.Kind != cmdline.None {
 			dev = s.Usr.Device.String()
 		}
-		if dev != tc.dev || s.Usr.FSType != tc.fsType || s.Usr.Flags != tc.flags || len(s.Usr.Warnings) != tc.warnings {
+		if dev != tc.dev || s.Usr.FSType != tc.fsType || s.Usr.Flags != tc.flags || len(s.Usr.Warnings)+len(s.Live.Warnings) != tc.warnings {
 			t.Errorf("settings(%q).Usr = %q %q %q, warnings %q; want %q %q %q, %d warnings",
-				tc.line, dev, s.Usr.FSType, s.Usr.Flags, s.Usr.Warnings, tc.dev, tc.fsType, tc.flags, tc.warnings)
+				tc.line, dev, s.Usr.FSType, s.Usr.Flags, append(s.Usr.Warnings, s.Live.Warnings...), tc.dev, tc.fsType, tc.flags, tc.warnings)
 		}
 		steps, _ := plan(s, c)
 		has := slices.ContainsFunc(steps, func(st step) bool { _, ok := st.(fstabStep); return ok })
-		if has && tc.wantNoStep || !has && tc.wantStep {
+		if has != tc.wantStep {
 			t.Errorf("plan(%q) has the fstab step: %v", tc.line, has)
 		}
 	}
@@ -248,6 +248,55 @@ func TestBootUsrLUKS(t *testing.T) {
 			}
 			if strings.Contains(all, secretPass) {
 				t.Errorf("the passphrase appears on the console:\n%s", all)
+			}
+		})
+	}
+}
+
+// TestBootUsrLVM: a /usr on a logical volume that rd.lvm.lv= leaves out is
+// activated by name before any other container of the root's crypttab is
+// opened, and again once the container holding its volume group is open.
+func TestBootUsrLVM(t *testing.T) {
+	const lvchange = "/usr/sbin/lvm lvchange -ay --sysinit --config "
+	isLuks := func(dev string) string { return "/usr/sbin/cryptsetup isLuks --verbose --disable-locks " + dev }
+	for _, tc := range []struct {
+		name, crypttab, fstab string
+		devs                  []device.Device
+		typed                 []string
+		wantRuns              []string // substrings of the commands run, in order
+		wantLast              []string // the last field of each command
+	}{
+		{"volume group there: other containers stay locked", "home_crypt UUID=" + otherLUKS + " none luks\n",
+			"/dev/vg/root /usr ext4 defaults 0 0\n",
+			[]device.Device{containerDev("vdd", "LVM2_member", "pv"), containerDev("vdc", "crypto_LUKS", otherLUKS)}, nil,
+			[]string{lvchange}, []string{"vg/root"}},
+		{"volume group in a crypttab container", "pv_crypt UUID=" + usrLUKS + " none luks\n",
+			"/dev/vg/root /usr ext4 defaults 0 0\n",
+			[]device.Device{containerDev("vdb", "crypto_LUKS", usrLUKS)}, []string{secretPass},
+			[]string{lvchange, isLuks("/dev/vdb"), "cryptsetup open", lvchange, lvchange},
+			[]string{"vg/root", "/dev/vdb", "pv_crypt", "vg/other", "vg/root"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeSys{devs: append([]device.Device{rootDev("ext4")}, tc.devs...)}
+			w := &dmWorld{f: f, typed: tc.typed, needPV: true, files: map[string]string{
+				"/sysroot/etc/fstab":    "/dev/vda2 / ext4 defaults 0 1\n" + tc.fstab,
+				"/sysroot/etc/crypttab": tc.crypttab,
+			}, containers: map[string]fakeContainer{
+				"/dev/vdb": {uuid: usrLUKS, kernel: "dm-3", dev: "253:3", pv: true},
+				"/dev/vdc": {uuid: otherLUKS, fsUUID: "0", kernel: "dm-4", dev: "253:4"},
+			}}
+			r := runDMBoot(t, w, "root=/dev/vda2 fsck.mode=skip rd.lvm.lv=vg/other", &bootconf.Config{Features: []string{"luks", "lvm"}})
+			if len(w.runs) != len(tc.wantRuns) {
+				t.Fatalf("ran %q, want %d commands like %q\nconsole:\n%s", w.runs, len(tc.wantRuns), tc.wantRuns, r.console)
+			}
+			for i, run := range w.runs {
+				f := strings.Fields(run)
+				if !strings.Contains(run, tc.wantRuns[i]) || f[len(f)-1] != tc.wantLast[i] {
+					t.Errorf("command %d = %q, want it to contain %q and end in %q", i, run, tc.wantRuns[i], tc.wantLast[i])
+				}
+			}
+			if !slices.Contains(f.callsMatching("mount "), "mount /dev/vg/root on /sysroot/usr type ext4 (ro)") || r.err != nil || f.switched == nil {
+				t.Errorf("boot = %v, switched %v, mounts %q\nconsole:\n%s", r.err, f.switched, f.callsMatching("mount "), r.console)
 			}
 		})
 	}
