@@ -55,6 +55,7 @@ type boot struct {
 	root    *device.Device
 	waiting cmdline.DeviceRef
 	lvmSeen map[string]bool // LVM physical volumes activation ran for (storage.go)
+	font    *loadedFont     // the console font loaded (vconsole.go)
 }
 
 func newBoot(sys machine.Machine, log *slog.Logger, report func(string), cmd *cmdline.CmdLine, conf *bootconf.Config, set bootSettings, loader *modload.Loader) *boot {

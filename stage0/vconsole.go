@@ -102,10 +102,57 @@ func (s vconsoleStep) Run(_ context.Context, b *boot) error {
 			b.log.Warn("cannot load the console font; the kernel's stays", "font", f.Name, "err", err)
 		} else {
 			b.log.Info("loaded the console font", "font", f.Name, "glyphs", ft.String(), "unicode", len(ft.Pairs()))
+			b.font = &loadedFont{name: f.Name, font: ft, drivers: b.consoleDrivers()}
 		}
 	}
 	return nil
 }
+
+// loadedFont is the console font the console step loaded, and the
+// console drivers bound when it did.
+type loadedFont struct {
+	name    string
+	font    *font.Font
+	drivers string
+}
+
+// refreshFont loads the font again when the console drivers changed since
+// it was loaded: a graphics driver that takes the console over (fbcon
+// replacing vgacon, as after a DRM module loads) starts with the kernel's
+// font. It runs before each passphrase prompt.
+func (b *boot) refreshFont() {
+	if b.font == nil {
+		return
+	}
+	d := b.consoleDrivers()
+	if d == b.font.drivers {
+		return
+	}
+	b.font.drivers = d
+	if err := b.sys.LoadFont(b.font.font); err != nil {
+		b.log.Warn("the console driver changed and the console font cannot be loaded again", "font", b.font.name, "err", err)
+		return
+	}
+	b.log.Info("the console driver changed; loaded the console font again", "font", b.font.name)
+}
+
+// consoleDrivers describes the console drivers and which are bound, from
+// /sys/class/vtconsole/vtconN/{name,bind}.
+func (b *boot) consoleDrivers() string {
+	var s strings.Builder
+	for i := range maxConsoleDrivers {
+		for _, f := range []string{"name", "bind"} {
+			data, err := b.sys.ReadFile(fmt.Sprintf("/sys/class/vtconsole/vtcon%d/%s", i, f))
+			if err == nil {
+				fmt.Fprintf(&s, "%d %s=%s\n", i, f, strings.TrimSpace(string(data)))
+			}
+		}
+	}
+	return s.String()
+}
+
+// maxConsoleDrivers is the kernel's MAX_NR_CON_DRIVER.
+const maxConsoleDrivers = 16
 
 // loadConsoleFile reads the image's file path, parses it and loads it.
 func loadConsoleFile[T any](b *boot, path string, parse func([]byte) (T, error), load func(T) error) (T, error) {

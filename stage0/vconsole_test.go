@@ -2,6 +2,7 @@ package stage0
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -58,7 +59,8 @@ func TestVconsoleFrom(t *testing.T) {
 }
 
 // TestBootVconsole: the image's keymap and font are loaded before the
-// passphrase is asked for.
+// passphrase is asked for, the font again when a console driver took the
+// console over in between.
 func TestBootVconsole(t *testing.T) {
 	data, err := os.ReadFile("keymap/testdata/fr-latin1.bmap")
 	if err != nil {
@@ -67,30 +69,35 @@ func TestBootVconsole(t *testing.T) {
 	for _, tc := range []struct {
 		line, want string
 		loads      int
+		takeover   bool // fbcon binds after the font is loaded
 	}{
-		{"root=UUID=" + rootUUID, "loaded the console font", 1},
-		{"root=UUID=" + rootUUID + " rd.vconsole.keymap=de rd.vconsole.font=", "carries only the keymap fr-latin1", 0},
+		{"root=UUID=" + rootUUID, "loaded the console font", 1, false},
+		{"root=UUID=" + rootUUID, "the console driver changed; loaded the console font again", 1, true},
+		{"root=UUID=" + rootUUID + " rd.vconsole.keymap=de rd.vconsole.font=", "carries only the keymap fr-latin1", 0, false},
 	} {
 		f := &fakeSys{devs: []device.Device{containerDev("vda", "crypto_LUKS", luksUUID)}}
 		w := &dmWorld{f: f, typed: []string{secretPass}, files: map[string]string{keymapPath: string(data), fontPath: psf1Font}}
 		conf := &bootconf.Config{Features: []string{"luks"}, Keymap: bootconf.ConsoleFile{Name: "fr-latin1", Path: keymapPath}, Font: bootconf.ConsoleFile{Name: "Lat15-Fixed16", Path: fontPath}}
 		r := runBootWith(t, f, tc.line, conf, func(sys *machine.Machine) {
 			d := w.system()
-			sys.Run, sys.Ask, sys.Say, sys.ReadFile, sys.Mappings, sys.LinkMappings = d.Run, d.Ask, d.Say, d.ReadFile, d.Mappings, d.LinkMappings
+			sys.Run, sys.Ask, sys.Say, sys.Mappings, sys.LinkMappings = d.Run, d.Ask, d.Say, d.Mappings, d.LinkMappings
+			sys.ReadFile = func(p string) ([]byte, error) {
+				switch {
+				case p == "/sys/class/vtconsole/vtcon0/name":
+					return []byte("(S) VGA+\n"), nil
+				case p == "/sys/class/vtconsole/vtcon1/name" && tc.takeover && w.ran() > 0:
+					return []byte("(M) frame buffer device\n"), nil
+				}
+				return d.ReadFile(p)
+			}
 			exists := sys.Exists
 			sys.Exists = func(p string) bool { return p == "/usr/sbin/cryptsetup" || exists(p) }
 			sys.LoadKeymap = func(m *keymap.Map) error {
-				w.mu.Lock()
-				n := len(w.runs)
-				w.mu.Unlock()
-				f.record("keymap %d tables %#x after %d commands", len(m.Tables), m.Tables[0][16], n)
+				f.record("keymap %d tables %#x after %d commands", len(m.Tables), m.Tables[0][16], w.ran())
 				return nil
 			}
 			sys.LoadFont = func(ft *font.Font) error {
-				w.mu.Lock()
-				n := len(w.runs)
-				w.mu.Unlock()
-				f.record("font %s after %d commands", ft, n)
+				f.record("font %s after %d commands", ft, w.ran())
 				return nil
 			}
 		})
@@ -101,9 +108,12 @@ func TestBootVconsole(t *testing.T) {
 		if len(loads) != tc.loads || tc.loads == 1 && loads[0] != "keymap 7 tables 0xb61 after 0 commands" {
 			t.Errorf("%s: keymap loads %q, want %d before cryptsetup ran", tc.line, loads, tc.loads)
 		}
-		fonts := f.callsMatching("font ")
-		if len(fonts) != tc.loads || tc.loads == 1 && fonts[0] != "font 256 glyphs of 8x16 after 0 commands" {
-			t.Errorf("%s: font loads %q, want %d before cryptsetup ran", tc.line, fonts, tc.loads)
+		want := []string{"font 256 glyphs of 8x16 after 0 commands"}
+		if tc.takeover {
+			want = append(want, "font 256 glyphs of 8x16 after 1 commands") // after isLuks, before the prompt
+		}
+		if fonts := f.callsMatching("font "); tc.loads == 0 && len(fonts) > 0 || tc.loads == 1 && !slices.Equal(fonts, want) {
+			t.Errorf("%s: font loads %q, want %q", tc.line, fonts, want)
 		}
 		if !strings.Contains(r.file, tc.want) {
 			t.Errorf("%s: log lacks %q:\n%s", tc.line, tc.want, r.file)
