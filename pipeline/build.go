@@ -143,6 +143,13 @@ func (b *build) build(ctx context.Context, steps []step) (*Result, error) {
 	}
 	defer b.lockOutputs()()
 	defer b.out.Cleanup()
+	if opts.Generic {
+		// Compiled while the other steps run; stopped when the build ends.
+		kctx, cancel := context.WithCancel(ctx)
+		b.keymaps = startKeymapSet(kctx, opts.CacheDir, opts.Config.Console.GenericKeymaps)
+		defer b.keymaps.wg.Wait()
+		defer cancel()
+	}
 	if err := b.run(ctx, steps); err != nil {
 		return nil, err
 	}
@@ -299,7 +306,6 @@ func (b *build) backendName() string {
 
 func (b *build) detectHost(ctx context.Context) error {
 	if b.opts.Generic {
-		b.keymaps = startKeymapSet(ctx, b.opts.CacheDir, b.opts.Config.Console.GenericKeymaps)
 		return nil
 	}
 	h, err := detectHost(b.opts.ProcDir, b.opts.SysDir, b.log)

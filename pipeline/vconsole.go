@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/pkginitrd/pkginitrd/internal/compress"
 	"github.com/pkginitrd/pkginitrd/internal/fstree"
@@ -61,11 +63,40 @@ func hostKeymap(etcRoot string) (name, arg string) {
 	if v := kb["XKBVARIANT"]; v != "" {
 		layout += "-" + v
 	}
-	cached, _ := filepath.Glob(filepath.Join(etcRoot, "etc", "console-setup", "cached_*.kmap.gz"))
-	if len(cached) == 0 {
-		return layout, ""
+	return layout, setupconCached(etcRoot, "cached_setup_keyboard.sh", ".kmap.gz")
+}
+
+// setupconCached is the file console-setup's setupcon cached last with the
+// suffix: the one its script (etc/console-setup/cached_setup_*.sh) loads,
+// since files of an earlier setting stay beside it, else the newest.
+// It returns "" when there is none.
+func setupconCached(root, script, suffix string) string {
+	dir := filepath.Join(root, "etc", "console-setup")
+	if data, err := os.ReadFile(filepath.Join(dir, script)); err == nil {
+		for _, f := range strings.FieldsFunc(string(data), func(r rune) bool { return r == '\'' || r == '"' || r == ' ' || r == '\n' }) {
+			if strings.HasPrefix(f, "/etc/console-setup/cached_") && strings.HasSuffix(f, suffix) {
+				if p := filepath.Join(root, f); regularFile(p) != nil {
+					return p
+				}
+			}
+		}
 	}
-	return layout, cached[0]
+	cached, _ := filepath.Glob(filepath.Join(dir, "cached_*"+suffix))
+	newest, when := "", time.Time{}
+	for _, p := range cached {
+		if fi := regularFile(p); fi != nil && fi.ModTime().After(when) {
+			newest, when = p, fi.ModTime()
+		}
+	}
+	return newest
+}
+
+// regularFile is p's FileInfo when p is a regular file, else nil.
+func regularFile(p string) fs.FileInfo {
+	if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+		return fi
+	}
+	return nil
 }
 
 // addKeymap compiles the console keymap (--keymap, or the host's for a
@@ -137,11 +168,10 @@ func hostFont(root string) (name, file string) {
 		file, _ = findFont(root, name)
 		return name, file
 	}
-	cached, _ := filepath.Glob(filepath.Join(root, "etc", "console-setup", "cached_*.psf.gz"))
-	if len(cached) == 0 {
+	if file = setupconCached(root, "cached_setup_font.sh", ".psf.gz"); file == "" {
 		return "", ""
 	}
-	return strings.TrimSuffix(strings.TrimPrefix(filepath.Base(cached[0]), "cached_"), ".psf.gz"), cached[0]
+	return strings.TrimSuffix(strings.TrimPrefix(filepath.Base(file), "cached_"), ".psf.gz"), file
 }
 
 // findFont resolves a font as setfont does: a path, else NAME with one
@@ -156,7 +186,7 @@ func findFont(root, name string) (string, error) {
 	for _, dir := range fontDirs() {
 		for _, ext := range []string{".psfu.gz", ".psf.gz", ".psfu", ".psf", ".gz", ""} {
 			p := filepath.Join(root, dir, name+ext)
-			if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			if regularFile(p) != nil {
 				return p, nil
 			}
 		}

@@ -28,6 +28,10 @@ func TestHostKeymap(t *testing.T) {
 			"de-latin1-nodeadkeys", "de-latin1-nodeadkeys", false},
 		{"console-setup", map[string]string{"etc/default/keyboard": "XKBMODEL=\"pc105\"\nXKBLAYOUT=\"fr\"\nXKBVARIANT=\"azerty\"\n", "etc/console-setup/cached_UTF-8_del.kmap.gz": "x"},
 			"fr-azerty", "etc/console-setup/cached_UTF-8_del.kmap.gz", true},
+		{"console-setup: the map its script loads, not an older one", map[string]string{"etc/default/keyboard": "XKBLAYOUT=fr\n",
+			"etc/console-setup/cached_UTF-8_del.kmap.gz": "x", "etc/console-setup/cached_ISO-8859-1_del.kmap.gz": "old",
+			"etc/console-setup/cached_setup_keyboard.sh": "#!/bin/sh\nkbd_mode '-u' < '/dev/tty1'\nloadkeys '/etc/console-setup/cached_UTF-8_del.kmap.gz' > '/dev/null'\n"},
+			"fr", "etc/console-setup/cached_UTF-8_del.kmap.gz", true},
 		{"console-setup without a cached map", map[string]string{"etc/default/keyboard": "XKBLAYOUT=de\n"}, "de", "", false},
 		{"nothing", nil, "", "", false},
 	} {
@@ -99,6 +103,9 @@ func TestHostFont(t *testing.T) {
 			"ter-v16n.psf.gz", "usr/share/kbd/consolefonts/ter-v16n.psf.gz"},
 		{"vconsole.conf names a font that is not installed", map[string]string{"etc/vconsole.conf": "FONT=ter-v32n\n"}, "ter-v32n", ""},
 		{"console-setup's cached font", map[string]string{"etc/default/console-setup": "FONTFACE=Fixed\n", "etc/console-setup/cached_Uni2-Fixed16.psf.gz": font},
+			"Uni2-Fixed16", "etc/console-setup/cached_Uni2-Fixed16.psf.gz"},
+		{"console-setup: the font its script loads, not an older one", map[string]string{"etc/console-setup/cached_Lat15-Fixed16.psf.gz": font,
+			"etc/console-setup/cached_Uni2-Fixed16.psf.gz": font, "etc/console-setup/cached_setup_font.sh": "#!/bin/sh\nsetfont '/etc/console-setup/cached_Uni2-Fixed16.psf.gz'\n"},
 			"Uni2-Fixed16", "etc/console-setup/cached_Uni2-Fixed16.psf.gz"},
 		{"nothing", nil, "", ""},
 	} {
