@@ -153,8 +153,18 @@ func TestKeymapPassphrase(t *testing.T) {
 // returns the share of its pixels that are not black.
 func (q *qmp) screenLit(t *testing.T, dir string) float64 {
 	t.Helper()
+	return q.displayLit(t, dir, "")
+}
+
+// displayLit is screenLit for the display device id ("" for the first).
+func (q *qmp) displayLit(t *testing.T, dir, device string) float64 {
+	t.Helper()
 	p := filepath.Join(dir, "screen.ppm")
-	q.do(t, "screendump", map[string]any{"filename": p})
+	args := map[string]any{"filename": p}
+	if device != "" {
+		args["device"] = device
+	}
+	q.do(t, "screendump", args)
 	data, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
@@ -230,5 +240,45 @@ func TestConsoleFont(t *testing.T) {
 			t.Errorf("%s%s: %.0f%% of the screen lit: the font was not (or wrongly) applied\n%s", tc.font, tc.cmdline, 100*lit, v.tail(30))
 		}
 		v.kill()
+	}
+}
+
+// TestConsoleFontTakeover: a graphics driver that takes the console over
+// after stage0 loaded the font starts with the kernel's font; stage0 loads
+// the font again before the passphrase prompt. The guest boots on a Cirrus
+// VGA (its DRM driver is not in the image: the VGA text console stays); a
+// bochs-display, whose driver the image carries, is hot-plugged once the
+// font is loaded, so fbcon takes the console over late; then the LUKS disk is
+// hot-plugged, and its prompt comes after the takeover. The screen of the
+// new display is read before (kernel font: mostly dark) and after.
+func TestConsoleFontTakeover(t *testing.T) {
+	e := setup(t)
+	disks := makeDMDisksFrom(t, e, fixtureRoot(t))
+	dir, err := os.MkdirTemp("", "qmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	conf := filepath.Join(e.workDir, "bochs.toml")
+	writeFile(t, conf, []byte("[modules]\ninclude = [\"bochs\"]\n"), 0o644)
+	kernel, initrd := buildImage(t, e, "--generic", "--console-font", solidFont(t, e.workDir), "--config", conf)
+	sock := filepath.Join(dir, "s")
+	v := bootVM(t, vmConfig{kernel: kernel, initrd: initrd,
+		extraArgs: []string{"-vga", "cirrus", "-qmp", "unix:" + sock + ",server=on,wait=off", "-drive", "file=" + disks.luks + ",if=none,id=luks,format=raw"},
+		cmdline:   "root=UUID=" + rootUUID + " rd.luks.uuid=" + luksUUID + " rd.timeout=600"})
+	defer v.kill()
+	q := dialQMP(t, sock)
+	v.expect(`loaded the console font`, bootTimeout)
+	q.do(t, "device_add", map[string]any{"driver": "bochs-display", "id": "gfx"})
+	v.expect(`switching to colour frame buffer device`, bootTimeout)
+	time.Sleep(2 * time.Second) // the display is refreshed periodically
+	before := q.displayLit(t, dir, "gfx")
+	q.do(t, "device_add", map[string]any{"driver": "virtio-blk-pci", "drive": "luks", "id": "disk"})
+	v.expect(`the console driver changed; loaded the console font again`, bootTimeout) // then the prompt
+	time.Sleep(2 * time.Second)
+	after := q.displayLit(t, dir, "gfx")
+	t.Logf("fbcon display lit: %.0f%% after the takeover, %.0f%% at the prompt, %s after start", 100*before, 100*after, time.Since(v.started).Round(100*time.Millisecond))
+	if before > 0.5 || after < 0.8 {
+		t.Errorf("fbcon display lit %.0f%% after the takeover and %.0f%% at the prompt: want the kernel's font, then the solid one\n%s", 100*before, 100*after, v.tail(40))
 	}
 }
