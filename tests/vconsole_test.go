@@ -21,6 +21,19 @@ type qmp struct {
 	r *bufio.Reader
 }
 
+// qmpSocket makes a directory for a QMP socket and screendumps, removed
+// when the test ends, and returns it with the socket's path. It is short,
+// unlike t.TempDir's: a unix socket's path must fit in 108 bytes.
+func qmpSocket(t *testing.T) (dir, sock string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "qmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir, filepath.Join(dir, "s")
+}
+
 func dialQMP(t *testing.T, sock string) *qmp {
 	t.Helper()
 	var c net.Conn
@@ -93,12 +106,7 @@ func (q *qmp) pressKeys(t *testing.T, keys ...string) {
 func TestKeymapPassphrase(t *testing.T) {
 	e := setup(t)
 	disks := makeDMDisksFrom(t, e, fixtureRoot(t))
-	dir, err := os.MkdirTemp("", "qmp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	sock := filepath.Join(dir, "s")
+	_, sock := qmpSocket(t)
 	extra := append(discardDrives([]string{disks.luks}), "-qmp", "unix:"+sock+",server=on,wait=off")
 	keys := strings.Split("p k g i n i t r d 6 t e s t ret", " ")
 	mounted := regexp.MustCompile(`EXT4-fs \(dm-0\): mounted filesystem`)
@@ -212,13 +220,8 @@ func solidFont(t *testing.T, dir string) string {
 // test looks.
 func TestConsoleFont(t *testing.T) {
 	e := setup(t)
-	dir, err := os.MkdirTemp("", "qmp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
+	dir, sock := qmpSocket(t)
 	solid := solidFont(t, e.workDir)
-	sock := filepath.Join(dir, "s")
 	for _, tc := range []struct {
 		font, cmdline, logLine string
 		lit                    func(float64) bool
@@ -254,15 +257,10 @@ func TestConsoleFont(t *testing.T) {
 func TestConsoleFontTakeover(t *testing.T) {
 	e := setup(t)
 	disks := makeDMDisksFrom(t, e, fixtureRoot(t))
-	dir, err := os.MkdirTemp("", "qmp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
+	dir, sock := qmpSocket(t)
 	conf := filepath.Join(e.workDir, "bochs.toml")
 	writeFile(t, conf, []byte("[modules]\ninclude = [\"bochs\"]\n"), 0o644)
 	kernel, initrd := buildImage(t, e, "--generic", "--console-font", solidFont(t, e.workDir), "--config", conf)
-	sock := filepath.Join(dir, "s")
 	v := bootVM(t, vmConfig{kernel: kernel, initrd: initrd,
 		extraArgs: []string{"-vga", "cirrus", "-qmp", "unix:" + sock + ",server=on,wait=off", "-drive", "file=" + disks.luks + ",if=none,id=luks,format=raw"},
 		cmdline:   "root=UUID=" + rootUUID + " rd.luks.uuid=" + luksUUID + " rd.timeout=600"})
