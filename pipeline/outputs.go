@@ -32,7 +32,7 @@ func imageMode(setting, output string) (fs.FileMode, error) {
 		}
 		return fs.FileMode(m), nil
 	}
-	if fi, err := os.Stat(output); err == nil && fi.Mode().IsRegular() {
+	if fi := regularFile(output); fi != nil {
 		return fi.Mode().Perm(), nil
 	}
 	return image.DefaultMode, nil

@@ -101,7 +101,7 @@ func ukiKernel(given string, k kernel) (string, error) {
 	}
 	tried := []string{filepath.Join(k.ModulesDir, "vmlinuz"), "/boot/vmlinuz-" + k.Version}
 	for _, p := range tried {
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+		if regularFile(p) != nil {
 			return p, nil
 		}
 	}

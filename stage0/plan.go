@@ -98,7 +98,7 @@ func settings(c *cmdline.CmdLine, conf *bootconf.Config) (bootSettings, error) {
 	}
 	if s.Live.Mode == live.Off {
 		s.Usr = usrFrom(c, s.Root, s.RootFSType, s.RootFlags)
-	} else if c.Usr.Kind != cmdline.None || c.UsrFSType != "" || c.UsrFlags != "" {
+	} else if usrGiven(c) {
 		s.Live.Warnings = append(s.Live.Warnings, "mount.usr=, mount.usrfstype= and mount.usrflags= do not apply to a live or overlay root")
 	}
 	seen := map[string]bool{}

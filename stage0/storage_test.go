@@ -72,9 +72,7 @@ func (w *dmWorld) system() machine.Machine {
 				}
 				w.maps = append(w.maps, dm.Mapping{Kernel: c.kernel, Name: name, UUID: "CRYPT-LUKS2-" + strings.ReplaceAll(c.uuid, "-", "") + "-" + name, Dev: c.dev})
 				if c.pv {
-					w.f.mu.Lock()
-					w.f.devs = append(w.f.devs, containerDev(c.kernel, "LVM2_member", c.uuid))
-					w.f.mu.Unlock()
+					w.appendDev(containerDev(c.kernel, "LVM2_member", c.uuid))
 				} else {
 					w.addDev(c.kernel, "/dev/mapper/"+name, name, "ext4", c.fsUUID)
 				}
@@ -89,17 +87,13 @@ func (w *dmWorld) system() machine.Machine {
 			case strings.HasSuffix(argv[0], "/lvm"):
 				w.maps = append(w.maps, dm.Mapping{Kernel: "dm-1", Name: "vg-root", UUID: "LVM-x", Dev: "253:1"})
 				if w.lukslv {
-					w.f.mu.Lock()
-					w.f.devs = append(w.f.devs, containerDev("dm-1", "crypto_LUKS", luksUUID))
-					w.f.mu.Unlock()
+					w.appendDev(containerDev("dm-1", "crypto_LUKS", luksUUID))
 				} else {
 					w.addDev("dm-1", "/dev/vg/root", "vg-root", "ext4", rootUUID)
 				}
 				if w.swaplv {
-					w.f.mu.Lock()
-					w.f.devs = append(w.f.devs, device.Device{Name: "dm-2", Node: "/dev/vg/swap", Major: 253, Minor: 2, DMName: "vg-swap",
+					w.appendDev(device.Device{Name: "dm-2", Node: "/dev/vg/swap", Major: 253, Minor: 2, DMName: "vg-swap",
 						Info: &blkid.Info{Type: "swsuspend", Usage: blkid.UsageOther, UUID: swapUUID}})
-					w.f.mu.Unlock()
 				}
 			}
 			return nil, 0, nil
@@ -151,10 +145,15 @@ func (w *dmWorld) system() machine.Machine {
 }
 
 func (w *dmWorld) addDev(name, node, dmName, typ, uuid string) {
-	w.f.mu.Lock()
-	w.f.devs = append(w.f.devs, device.Device{Name: name, Node: node, Major: 253, Size: 1 << 30, DMName: dmName,
+	w.appendDev(device.Device{Name: name, Node: node, Major: 253, Size: 1 << 30, DMName: dmName,
 		Info: &blkid.Info{Type: typ, Usage: blkid.UsageFilesystem, UUID: uuid}})
-	w.f.mu.Unlock()
+}
+
+// appendDev makes d appear among the fake machine's devices.
+func (w *dmWorld) appendDev(d device.Device) {
+	w.f.mu.Lock()
+	defer w.f.mu.Unlock()
+	w.f.devs = append(w.f.devs, d)
 }
 
 // ran is the number of commands run so far.

@@ -30,8 +30,7 @@ type usrSettings struct {
 // rootfstype= and the flags to rootflags=. mount.usr=fstab keeps the
 // fstab's /usr.
 func usrFrom(c *cmdline.CmdLine, root cmdline.DeviceRef, rootFSType, rootFlags string) usrSettings {
-	given := c.Usr.Kind != cmdline.None || c.UsrFSType != "" || c.UsrFlags != ""
-	if c.UsrFstab || !given {
+	if c.UsrFstab || !usrGiven(c) {
 		return usrSettings{}
 	}
 	u := usrSettings{Device: c.Usr, FSType: c.UsrFSType, Flags: c.UsrFlags}
@@ -54,6 +53,12 @@ func usrFrom(c *cmdline.CmdLine, root cmdline.DeviceRef, rootFSType, rootFlags s
 		u.Flags = rootFlags
 	}
 	return u
+}
+
+// usrGiven reports whether the command line gives any of mount.usr=,
+// mount.usrfstype= and mount.usrflags=.
+func usrGiven(c *cmdline.CmdLine) bool {
+	return c.Usr.Kind != cmdline.None || c.UsrFSType != "" || c.UsrFlags != ""
 }
 
 // entry is the /usr as an fstab entry from the command line (Line 0).
